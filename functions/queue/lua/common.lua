@@ -1,0 +1,89 @@
+-- Shared by every queue script (prepended when the scripts are loaded).
+-- Priorities are integers 0..9, higher first. The queue is one sorted set whose score puts
+-- priority first and arrival order (a sequence number) second; both fit a double exactly.
+local MAX_PRIORITY = 9
+local SEQ_SPAN = 17592186044416 -- 2^44 arrivals per priority band
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Plain decimal digits: tostring() would print large numbers in exponent form and lose digits.
+local function int(n)
+  return string.format('%.0f', n)
+end
+
+local function queue_score(priority, seq)
+  return int((MAX_PRIORITY - priority) * SEQ_SPAN + seq)
+end
+
+local function band(priority)
+  local low = (MAX_PRIORITY - priority) * SEQ_SPAN
+  return int(low), int(low + SEQ_SPAN - 1)
+end
+
+-- Counters per status, and per status within a priority, kept in one hash.
+local function count(counts_key, status, priority, delta)
+  redis.call('HINCRBY', counts_key, status, delta)
+  redis.call('HINCRBY', counts_key, status .. ':' .. priority, delta)
+end
+
+local function move(counts_key, from, to, priority)
+  if from ~= to then
+    count(counts_key, from, priority, -1)
+    count(counts_key, to, priority, 1)
+  end
+end
+
+local HOUR_MS = 3600000
+
+-- A request reaches a terminal status: its lease ends, it counts towards throughput, and its
+-- record is kept for the retention period only (Firestore keeps the durable record).
+local function finish(key, id, leases_key, finished_key, now, retention_s)
+  redis.call('ZREM', leases_key, id)
+  redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
+  redis.call('HSET', key, 'finished_at', now)
+  redis.call('ZADD', finished_key, now, id)
+  redis.call('ZREMRANGEBYSCORE', finished_key, '-inf', now - HOUR_MS)
+  redis.call('EXPIRE', key, retention_s)
+end
+
+-- Leases that ran out: back to QUEUED at their original place, or FAILED once the request has
+-- had max_attempts. Bounded per call so a backlog cannot make one script run long.
+local function expire_leases(prefix, queue_key, leases_key, counts_key, finished_key, now, max_attempts, retention_s)
+  local expired = {}
+  local ids = redis.call('ZRANGEBYSCORE', leases_key, '-inf', now, 'LIMIT', 0, 100)
+  for _, id in ipairs(ids) do
+    local key = prefix .. id
+    local fields = redis.call('HMGET', key, 'status', 'attempts', 'priority', 'seq')
+    if fields[1] ~= 'PROCESSING' then
+      redis.call('ZREM', leases_key, id)
+    else
+      local attempts = tonumber(fields[2])
+      local priority = tonumber(fields[3])
+      local outcome
+      if attempts >= max_attempts then
+        outcome = 'FAILED'
+        redis.call('HSET', key, 'status', 'FAILED', 'updated_at', now, 'error', cjson.encode({
+          code = 'LEASE_EXPIRED',
+          message = 'the worker stopped reporting; lease expired on attempt ' .. attempts .. ' of ' .. max_attempts,
+        }))
+        finish(key, id, leases_key, finished_key, now, retention_s)
+      else
+        outcome = 'QUEUED'
+        redis.call('ZREM', leases_key, id)
+        redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
+        redis.call('HSET', key, 'status', 'QUEUED', 'updated_at', now, 'error', cjson.encode({
+          code = 'LEASE_EXPIRED',
+          message = 'the worker stopped reporting; lease expired on attempt ' .. attempts .. ' of ' .. max_attempts .. ', re-queued',
+        }))
+        redis.call('ZADD', queue_key, queue_score(priority, tonumber(fields[4])), id)
+      end
+      move(counts_key, 'PROCESSING', outcome, priority)
+      table.insert(expired, id)
+      table.insert(expired, outcome)
+    end
+  end
+  return expired
+end

@@ -1,0 +1,47 @@
+-- KEYS: request, queue, leases, counts, finished
+-- ARGV: id, status, stage, progress, error_json, outputs_json, lease_ms, expected_lease_id,
+--       new_lease_id, retention_s
+-- Empty strings mean "not given". Returns { 'OK', fields } or { reason, current_status }.
+local key = KEYS[1]
+local id = ARGV[1]
+local target = ARGV[2]
+local current = redis.call('HGET', key, 'status')
+if not current then
+  return { 'NOT_FOUND', '' }
+end
+local legal = {
+  QUEUED = { PROCESSING = true, CANCELLED = true },
+  PROCESSING = { PROCESSING = true, COMPLETED = true, FAILED = true },
+}
+if not (legal[current] and legal[current][target]) then
+  return { 'ILLEGAL_TRANSITION', current }
+end
+-- A worker whose lease was lost (expired, request handed to someone else) must not settle it.
+local expected_lease = ARGV[8]
+if expected_lease ~= '' and redis.call('HGET', key, 'lease_id') ~= expected_lease then
+  return { 'LEASE_MISMATCH', current }
+end
+
+local now = now_ms()
+local priority = redis.call('HGET', key, 'priority')
+redis.call('HSET', key, 'status', target, 'updated_at', now)
+if ARGV[3] ~= '' then redis.call('HSET', key, 'stage', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', key, 'progress', ARGV[4]) end
+if ARGV[5] ~= '' then redis.call('HSET', key, 'error', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', key, 'outputs', ARGV[6]) end
+
+if target == 'PROCESSING' then
+  local expires = now + tonumber(ARGV[7])
+  if current == 'QUEUED' then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HINCRBY', key, 'attempts', 1)
+    redis.call('HSET', key, 'started_at', now, 'lease_id', ARGV[9])
+  end
+  redis.call('HSET', key, 'lease_expires_at', expires)
+  redis.call('ZADD', KEYS[3], expires, id)
+else
+  if target == 'CANCELLED' then redis.call('ZREM', KEYS[2], id) end
+  finish(key, id, KEYS[3], KEYS[5], now, tonumber(ARGV[10]))
+end
+move(KEYS[4], current, target, priority)
+return { 'OK', redis.call('HGETALL', key) }

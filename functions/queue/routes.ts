@@ -1,0 +1,126 @@
+/** HTTP routes of the `queue` function: thin translation between HTTP and QueueService. */
+import type { Request, Response } from '@google-cloud/functions-framework';
+import { Ajv } from 'ajv';
+import type { Logger } from '../../lib/log.js';
+import { jsonBody } from '../http/body.js';
+import { HttpError, sendError } from '../http/errors.js';
+import { RedisUnavailableError } from '../redis/connection.js';
+import { enqueueSchema, nextQuerySchema, updateSchema } from './schemas.js';
+import type { QueueService } from './service.js';
+
+const ajv = new Ajv({ allErrors: false });
+const validateEnqueue = ajv.compile(enqueueSchema);
+const validateUpdate = ajv.compile(updateSchema);
+const validateNextQuery = new Ajv({ coerceTypes: true }).compile(nextQuerySchema);
+
+const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const RETRY_AFTER_SECONDS = '5';
+
+function requestIdFrom(path: string): string {
+  const id = decodeURIComponent(path.slice('/status/'.length));
+  if (!REQUEST_ID.test(id)) throw new HttpError(400, 'INVALID_REQUEST_ID', 'request id is malformed');
+  return id;
+}
+
+function nextQuery(req: Request): { lease_seconds?: number } {
+  const query = { ...(req.query as Record<string, unknown>) };
+  if (!validateNextQuery(query)) {
+    throw new HttpError(400, 'INVALID_QUERY', `query ${validateNextQuery.errors?.[0]?.message ?? 'is invalid'}`);
+  }
+  return query;
+}
+
+type Route = (req: Request, res: Response) => Promise<void>;
+
+export function queueRoutes(queue: QueueService, log: Logger): (req: Request, res: Response) => Promise<void> {
+  const routes: Array<{ method: string; match: (path: string) => boolean; run: Route }> = [
+    {
+      method: 'POST',
+      match: (path) => path === '/enqueue',
+      run: async (req, res) => {
+        const body = jsonBody(req, validateEnqueue);
+        const { request_id, position } = await queue.enqueue(body);
+        log.info('request queued', { request_id, priority: body.priority, session_id: body.session_id });
+        res.status(201).json({ request_id, status: 'QUEUED', position });
+      },
+    },
+    {
+      method: 'GET',
+      match: (path) => path.startsWith('/status/'),
+      run: async (req, res) => {
+        const request = await queue.get(requestIdFrom(req.path));
+        if (!request) throw new HttpError(404, 'NOT_FOUND', 'no such request');
+        res.status(200).json(request);
+      },
+    },
+    {
+      method: 'PUT',
+      match: (path) => path.startsWith('/status/'),
+      run: async (req, res) => {
+        const requestId = requestIdFrom(req.path);
+        const body = jsonBody(req, validateUpdate);
+        const result = await queue.update(requestId, body);
+        if (result.kind === 'not_found') throw new HttpError(404, 'NOT_FOUND', 'no such request');
+        if (result.kind !== 'ok') {
+          const [code, message] =
+            result.kind === 'illegal_transition'
+              ? ['ILLEGAL_TRANSITION', `cannot go from ${result.current} to ${body.status}`]
+              : ['LEASE_LOST', "the lease given is not the request's current lease"];
+          throw new HttpError(409, code, message, {}, { current_status: result.current });
+        }
+        log.info('request updated', { request_id: requestId, status: body.status, stage: body.stage });
+        res.status(200).json(result.request);
+      },
+    },
+    {
+      method: 'GET',
+      match: (path) => path === '/next',
+      run: async (req, res) => {
+        const { lease_seconds } = nextQuery(req);
+        const { request, expired } = await queue.next(lease_seconds);
+        for (const lease of expired)
+          log.warning('lease expired', { request_id: lease.request_id, outcome: lease.outcome });
+        if (!request) {
+          res.status(204).end();
+          return;
+        }
+        log.info('request leased', { request_id: request.request_id, attempts: request.attempts });
+        res.status(200).json(request);
+      },
+    },
+    {
+      method: 'GET',
+      match: (path) => path === '/queue',
+      run: async (_req, res) => {
+        res.status(200).json(await queue.stats());
+      },
+    },
+  ];
+
+  return async (req, res) => {
+    try {
+      const path = req.path.replace(/\/+$/, '') || '/';
+      const candidates = routes.filter((route) => route.match(path));
+      const route = candidates.find((candidate) => candidate.method === req.method);
+      if (!route) {
+        if (candidates.length === 0) throw new HttpError(404, 'UNKNOWN_ROUTE', `no route ${req.method} ${path}`);
+        const allowed = candidates.map((candidate) => candidate.method).join(', ');
+        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { Allow: allowed });
+      }
+      await route.run(req, res);
+    } catch (error) {
+      if (error instanceof HttpError) return sendError(res, error);
+      if (error instanceof RedisUnavailableError) {
+        log.error('redis unavailable', { error: error.message });
+        return sendError(
+          res,
+          new HttpError(503, 'UNAVAILABLE', 'the queue store is unreachable; retry later', {
+            'Retry-After': RETRY_AFTER_SECONDS,
+          }),
+        );
+      }
+      log.error('unexpected error', { error });
+      sendError(res, new HttpError(500, 'INTERNAL', 'internal error'));
+    }
+  };
+}
