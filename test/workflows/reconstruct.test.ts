@@ -82,7 +82,12 @@ async function processingRequest(): Promise<string> {
 }
 
 /** Runs the workflow; answers the stages whose jobs ran, the status reports sent, and the outcome. */
-async function reconstruct(requestId: string, params: Record<string, unknown>, prefixOf = requestId) {
+async function reconstruct(
+  requestId: string,
+  params: Record<string, unknown>,
+  prefixOf = requestId,
+  outputPrefix = `gs://local-bucket/requests/${prefixOf}/`,
+) {
   const ran: string[] = [];
   const interpreter = reconstructInterpreter({
     definitions,
@@ -99,7 +104,7 @@ async function reconstruct(requestId: string, params: Record<string, unknown>, p
     result = await interpreter.run({
       request_id: requestId,
       input_uri: input,
-      output_prefix: `gs://local-bucket/requests/${prefixOf}/`,
+      output_prefix: outputPrefix,
       params,
     });
   } catch (caught) {
@@ -193,6 +198,18 @@ describe('workflows/reconstruct.yaml', () => {
     assert.equal(record.status, 'FAILED');
     assert.equal(record.error?.code, 'INVALID_PARAMS');
     assert.match(record.error?.message ?? '', /stop_after must be one of .*got "everything"/);
+  });
+
+  it('fails a request whose output_prefix is not a gs:// folder before running any stage', async () => {
+    const id = await processingRequest();
+    const { ran, record } = await reconstruct(id, {}, id, `file:///tmp/requests/${id}/`);
+    assert.deepEqual(ran, []);
+    assert.equal(record.status, 'FAILED');
+    assert.equal(record.error?.code, 'INVALID_PARAMS');
+    assert.match(
+      record.error?.message ?? '',
+      /output_prefix must be a gs:\/\/BUCKET\/folder\/ ending in \/; got file:/,
+    );
   });
 
   it('reports an sfm failure while depth runs beside it, and still ends FAILED at sfm', async () => {
