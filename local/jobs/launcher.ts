@@ -75,6 +75,11 @@ export function jobsRunConnector(options: LauncherOptions): Record<string, CallT
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
+      // A stage must not outlive the runtime that started it (Ctrl-C on the stack, a test ending).
+      const reap = (): void => {
+        child.kill('SIGKILL');
+      };
+      process.once('exit', reap);
       let cause = '';
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -99,6 +104,7 @@ export function jobsRunConnector(options: LauncherOptions): Record<string, CallT
       });
       child.once('close', (exitCode) => {
         clearTimeout(timer);
+        process.removeListener('exit', reap);
         resolve({ exitCode, timedOut, cause });
       });
     });
