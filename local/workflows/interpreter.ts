@@ -400,9 +400,8 @@ export class Interpreter {
   private key(container: Value, key: Value): Value {
     if (Array.isArray(container)) {
       if (typeof key !== 'number') throw fault('TypeError', `list index must be a number, got ${typeName(key)}`);
-      const index = key < 0 ? container.length + key : key;
-      if (index < 0 || index >= container.length) throw fault('IndexError', `list index ${key} out of range`);
-      return container[index];
+      if (key < 0 || key >= container.length) throw fault('IndexError', `list index ${key} out of range`);
+      return container[key];
     }
     if (isMap(container)) {
       if (typeof key !== 'string') throw fault('TypeError', `map key must be a string, got ${typeName(key)}`);
@@ -428,7 +427,6 @@ export class Interpreter {
         throw fault('TypeError', `operator in needs a list or map, got ${typeName(right)}`);
       case '+':
         if (typeof left === 'string' && typeof right === 'string') return left + right;
-        if (Array.isArray(left) && Array.isArray(right)) return [...(left as Value[]), ...(right as Value[])];
         return number(op, left) + number(op, right);
       case '<':
       case '>':

@@ -79,7 +79,6 @@ export function standardLibrary(context: StdlibContext): Record<string, Expressi
     'map.get': (args) => {
       arity('map.get', args, 2);
       const [map, key] = args;
-      if (map === null || map === undefined) return null;
       if (!isMap(map)) throw fault('TypeError', `map.get: expected a map, got ${typeName(map)}`);
       return Object.hasOwn(map, text('map.get', key)) ? map[key as string] : null;
     },

@@ -79,17 +79,15 @@ describe('expressions', () => {
     ['7 // 2 + 7 % 3', 4],
     ['-3 + 1', -2],
     ['"a" + "b"', 'ab'],
-    ['[1] + [2, 3]', [1, 2, 3]],
     ['1 < 2 and 2 <= 2 and 3 > 2 and 3 >= 4 == false', true],
     ['"x" in ["x", "y"] and "k" in {"k": 1} and not("z" in ["x"])', true],
     ['true or 1 / 0 == 0', true],
     ['{"a": [10, 20]}.a[1]', 20],
-    ['args.list[-1]', 3, { list: [1, 2, 3] }],
+    ['args.list[2]', 3, { list: [1, 2, 3] }],
     ['args["key with space"]', 'v', { 'key with space': 'v' }],
     ['{"a": 1} == {"a": 1} and [1] != [2]', true],
     ['default(null, "d") + default("x", "d")', 'dx'],
     ['map.get(args, "missing") == null and map.get(args, "k") == 1', true, { k: 1 }],
-    ['map.get(null, "k")', null],
     ['len("abc") + len([1, 2]) + len({"a": 1})', 6],
     ['keys({"a": 1, "b": 2})', ['a', 'b']],
     ['text.split("gs://b/requests/1/", "/")[2]', 'b'],
@@ -113,6 +111,8 @@ describe('expressions', () => {
   const errors: Array<[string, string, RegExp]> = [
     ['{"a": 1}.b', 'KeyError', /key not found: b/],
     ['[1][3]', 'IndexError', /out of range/],
+    ['[1][-1]', 'IndexError', /out of range/],
+    ['[1] + [2]', 'TypeError', /needs numbers/],
     ['1 + "a"', 'TypeError', /needs numbers/],
     ['1 / 0', 'ZeroDivisionError', /division by zero/],
     ['undefined_variable', 'KeyError', /undefined_variable is not defined/],
@@ -186,7 +186,7 @@ main:
     const result = await run(`
 - init:
     assign:
-      - seen: []
+      - seen: ""
       - total: 0
 - over_list:
     for:
@@ -200,7 +200,7 @@ main:
                 next: continue
         - add:
             assign:
-              - seen: \${seen + [v + string(i)]}
+              - seen: \${seen + v + string(i) + " "}
 - over_range:
     for:
       value: n
@@ -220,11 +220,11 @@ main:
       steps:
         - key:
             assign:
-              - seen: \${seen + [k]}
+              - seen: \${seen + k + " "}
 - r:
     return: ['\${seen}', '\${total}']
 `);
-    assert.deepEqual(result, [['a0', 'c2', 'x', 'y'], 10]);
+    assert.deepEqual(result, ['a0 c2 x y ', 10]);
   });
 
   it('subworkflows take params with defaults, return values, and see only their own variables', async () => {
@@ -440,7 +440,7 @@ describe('parallel', () => {
 - init:
     assign:
       - results: {}
-      - order: []
+      - order: ""
 - p:
     parallel:
       shared: [results, order]
@@ -456,17 +456,17 @@ describe('parallel', () => {
               - write:
                   assign:
                     - results.slow: \${mine}
-                    - order: \${order + ["slow"]}
+                    - order: \${order + "slow "}
         - fast:
             steps:
               - write_fast:
                   assign:
                     - results.fast: "fast"
-                    - order: \${order + ["fast"]}
+                    - order: \${order + "fast "}
 - r:
     return: ['\${results}', '\${order}', '\${map.get({}, "mine")}']
 `);
-    assert.deepEqual(result, [{ slow: 'slow', fast: 'fast' }, ['fast', 'slow'], null]);
+    assert.deepEqual(result, [{ slow: 'slow', fast: 'fast' }, 'fast slow ', null]);
     assert.ok(Date.now() - started < 400);
   });
 
