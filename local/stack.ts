@@ -9,7 +9,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { createConnection } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -17,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../lib/log.js';
 // The tests' helpers already start a private redis-server on a free port and find free ports.
 import { freePort } from '../test/support/ports.js';
-import { startRedis } from '../test/support/redis-server.js';
+import { listening, startRedis } from '../test/support/redis-server.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
 import { loadDefinitions } from './jobs/definitions.js';
@@ -32,17 +31,6 @@ export function functionTargets(source: string): Array<{ target: string; kind: '
     kind: match[1] as 'http' | 'cloudEvent',
     target: match[2]!,
   }));
-}
-
-async function listening(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-  });
 }
 
 interface FirestoreServer {

@@ -39,23 +39,14 @@ const JOB_NAME = /^projects\/([^/]+)\/locations\/([^/]+)\/jobs\/([^/]+)$/;
 /** Inherited from the host so commands resolve (node, python3); nothing else of the host leaks in. */
 const HOST_VARIABLES = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'NODE_OPTIONS'];
 
-function notFound(message: string): WorkflowError {
+/** The HttpError the connector raises when the Cloud Run API refuses the call. */
+function apiError(code: 400 | 404, message: string): WorkflowError {
   return new WorkflowError({
-    message: 'HTTP server responded with error code 404',
-    code: 404,
+    message: `HTTP server responded with error code ${code}`,
+    code,
     tags: ['HttpError'],
     headers: {},
-    body: { error: { code: 404, message, status: 'NOT_FOUND' } },
-  });
-}
-
-function invalid(message: string): WorkflowError {
-  return new WorkflowError({
-    message: 'HTTP server responded with error code 400',
-    code: 400,
-    tags: ['HttpError'],
-    headers: {},
-    body: { error: { code: 400, message, status: 'INVALID_ARGUMENT' } },
+    body: { error: { code, message, status: code === 404 ? 'NOT_FOUND' : 'INVALID_ARGUMENT' } },
   });
 }
 
@@ -113,12 +104,13 @@ export function jobsRunConnector(options: LauncherOptions): Record<string, CallT
     'googleapis.run.v2.projects.locations.jobs.run': async (raw) => {
       const args = raw as RunJobArgs;
       const match = JOB_NAME.exec(String(args.name));
-      if (!match) throw invalid(`job name ${String(args.name)} is not projects/*/locations/*/jobs/*`);
+      if (!match) throw apiError(400, `job name ${String(args.name)} is not projects/*/locations/*/jobs/*`);
       const [, project, location, jobId] = match as unknown as [string, string, string, string];
       const stage = jobId.startsWith(jobPrefix) ? jobId.slice(jobPrefix.length) : '';
       const job = definitions.stages[stage];
       if (!job)
-        throw notFound(
+        throw apiError(
+          404,
           `Resource '${jobId}' of kind 'JOB' in region '${location}' in project '${project}' does not exist.`,
         );
 
@@ -129,7 +121,7 @@ export function jobsRunConnector(options: LauncherOptions): Record<string, CallT
       for (const { name, value } of container.env ?? []) env[name] = bucket.localize(value ?? '');
       const timeoutSeconds = overrides.timeout ? Number.parseFloat(overrides.timeout) : job.timeout_seconds;
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
-        throw invalid(`timeout ${overrides.timeout} is invalid`);
+        throw apiError(400, `timeout ${overrides.timeout} is invalid`);
 
       const executionId = `${jobId}-${randomBytes(3).toString('hex')}`;
       const name = `projects/${project}/locations/${location}/jobs/${jobId}/executions/${executionId}`;
