@@ -48,7 +48,8 @@ export class LocalBucket {
     const match = GS_URI.exec(value);
     if (!match) return value;
     const path = this.pathOf(match[1]!, match[2]!);
-    return value.endsWith('/') ? path + sep : path;
+    // join keeps a trailing separator already; a folder URI must still end in one.
+    return value.endsWith('/') && !path.endsWith(sep) ? path + sep : path;
   }
 
   /** Writes an object whole (temp file + rename, so no reader sees half of it), then emits its event. */
