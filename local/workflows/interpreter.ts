@@ -6,7 +6,7 @@
 import { logAt, type Logger } from '../../lib/log.js';
 import { loadWorkflow, stepsOf, constructOf, type Step, type StepBody, type Workflow } from './definition.js';
 import { fault, WorkflowError, type Value } from './errors.js';
-import { dottedName, expressionSource, parseExpression, type Expr } from './expression.js';
+import { expressionSource, parseExpression, type Expr } from './expression.js';
 import { RETRY_POLICIES, standardLibrary, typeName, type Backoff, type ExpressionFunction } from './stdlib.js';
 
 /** A `call:` target other than a subworkflow. Failures throw WorkflowError with a Workflows error map. */
@@ -372,12 +372,8 @@ export class Interpreter {
         return expr.v;
       case 'var':
         return scope.get(expr.name);
-      case 'member': {
-        const name = dottedName(expr);
-        const root = name?.split('.')[0];
-        if (name && root && !scope.has(root) && (name in this.functions || name in RETRY_POLICIES)) return name;
+      case 'member':
         return this.key(this.evaluate(expr.obj, scope), expr.name);
-      }
       case 'index':
         return this.key(this.evaluate(expr.obj, scope), this.evaluate(expr.index, scope));
       case 'call':
