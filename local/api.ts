@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../lib/log.js';
-import type { LocalBucket } from './bucket.js';
+import { TooLargeError, type LocalBucket } from './bucket.js';
 import { WorkflowError } from './workflows/errors.js';
 
 /** Runs one execution of a workflow with its (decoded) argument. */
@@ -20,7 +20,7 @@ export interface ApiOptions {
   workflows: Record<string, WorkflowRunner>;
   bucket?: LocalBucket;
   log: Logger;
-  /** Largest request body accepted, bytes (uploads included). */
+  /** Largest upload accepted, bytes. */
   maxBodyBytes?: number;
 }
 
@@ -158,9 +158,9 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
       }
       const contentType = req.headers['content-type'] ?? 'application/octet-stream';
       try {
-        return send(res, 200, await options.bucket.write(upload[1]!, name, await readBody(req, limit), contentType));
+        return send(res, 200, await options.bucket.write(upload[1]!, name, req, contentType, limit));
       } catch (error) {
-        if (error instanceof ApiError) throw error;
+        if (error instanceof TooLargeError) throw new ApiError(413, error.message);
         throw new ApiError(400, (error as Error).message);
       }
     }

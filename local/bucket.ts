@@ -4,13 +4,20 @@
  * deliver to `onUpload` (binary content mode, StorageObjectData body).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../lib/log.js';
 import { WorkflowError } from './workflows/errors.js';
 import type { CallTarget } from './workflows/interpreter.js';
 
 const GS_URI = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])\/(.*)$/;
+
+export class TooLargeError extends Error {
+  override name = 'TooLargeError';
+}
 
 export interface BucketOptions {
   root: string;
@@ -52,25 +59,44 @@ export class LocalBucket {
     return value.endsWith('/') && !path.endsWith(sep) ? path + sep : path;
   }
 
-  /** Writes an object whole (temp file + rename, so no reader sees half of it), then emits its event. */
+  /**
+   * Streams an object in whole (temp file + rename, so no reader sees half of it), then emits its event.
+   * Refuses, and leaves nothing behind, past `maxBytes`.
+   */
   async write(
     bucket: string,
     name: string,
-    data: Buffer,
+    data: Readable | Buffer,
     contentType = 'application/octet-stream',
+    maxBytes = Number.POSITIVE_INFINITY,
   ): Promise<StoredObject> {
     const path = this.pathOf(bucket, name);
     await mkdir(dirname(path), { recursive: true });
     const temporary = `${path}.${randomUUID()}.partial`;
-    await writeFile(temporary, data);
-    await rename(temporary, path);
+    const md5 = createHash('md5');
+    let size = 0;
+    const measure = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new TooLargeError(`object over ${maxBytes} bytes`));
+        md5.update(chunk);
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(Buffer.isBuffer(data) ? Readable.from([data]) : data, measure, createWriteStream(temporary));
+      await rename(temporary, path);
+    } catch (error) {
+      await rm(temporary, { force: true });
+      throw error;
+    }
     const now = new Date();
     const object: StoredObject = {
       bucket,
       name,
       generation: String(now.getTime() * 1000),
-      size: String(data.length),
-      md5Hash: createHash('md5').update(data).digest('base64'),
+      size: String(size),
+      md5Hash: md5.digest('base64'),
       contentType,
       timeCreated: now.toISOString(),
     };

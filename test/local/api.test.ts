@@ -4,7 +4,7 @@
  * in the local bucket and its finalize CloudEvent is parsed by the Functions Framework.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -139,6 +139,21 @@ describe('local bucket uploads', () => {
     assert.equal(event!.data.size, '6');
     assert.equal(event!.data.contentType, 'video/mp4');
     assert.match(event!.data.generation, /^\d+$/);
+  });
+
+  it('refuses an upload over the size limit with 413 and leaves no file behind', async () => {
+    const small = await startLocalApi({ workflows: {}, bucket: new LocalBucket({ root, log }), log, maxBodyBytes: 10 });
+    try {
+      const response = await fetch(`${small.url}/upload/storage/v1/b/uploads-bucket/o?uploadType=media&name=big.bin`, {
+        method: 'POST',
+        body: 'x'.repeat(20),
+      });
+      assert.equal(response.status, 413);
+      const left = (await readdir(join(root, 'uploads-bucket'))).filter((entry) => entry.startsWith('big.bin'));
+      assert.deepEqual(left, [], 'neither the object nor its temporary file remains');
+    } finally {
+      await small.close();
+    }
   });
 
   it('writes outside the uploads prefix emit no event; names escaping the bucket are refused', async () => {
