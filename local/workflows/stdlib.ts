@@ -60,6 +60,10 @@ export function standardLibrary(context: StdlibContext): Record<string, Expressi
       if (!isMap(args[0])) throw fault('TypeError', `keys: expected a map, got ${typeName(args[0])}`);
       return Object.keys(args[0]);
     },
+    get_type: (args) => {
+      arity('get_type', args, 1);
+      return typeName(args[0]);
+    },
     string: (args) => {
       arity('string', args, 1);
       const value = args[0];

@@ -96,6 +96,10 @@ describe('expressions', () => {
     ['json.decode(json.encode_to_string({"a": [1, true, null]}))', { a: [1, true, null] }],
     ['sys.get_env("ZONE") + string(int("42")) + string(1.5)', 'local421.5'],
     ['sys.get_env("MISSING") == null', true],
+    [
+      '[get_type({}), get_type([]), get_type("s"), get_type(1), get_type(1.5), get_type(true), get_type(null)]',
+      ['map', 'list', 'string', 'integer', 'double', 'boolean', 'null'],
+    ],
   ];
   for (const [expression, expected, argument] of cases) {
     it(`${expression} → ${JSON.stringify(expected)}`, async () => {

@@ -200,6 +200,15 @@ describe('workflows/reconstruct.yaml', () => {
     assert.match(record.error?.message ?? '', /stop_after must be one of .*got "everything"/);
   });
 
+  it('fails a request whose params are not an object before running any stage', async () => {
+    const id = await processingRequest();
+    const { ran, record } = await reconstruct(id, 'fast please' as unknown as Record<string, unknown>);
+    assert.deepEqual(ran, []);
+    assert.equal(record.status, 'FAILED');
+    assert.equal(record.error?.code, 'INVALID_PARAMS');
+    assert.match(record.error?.message ?? '', /params must be a JSON object; got "fast please"/);
+  });
+
   it('fails a request whose output_prefix is not a gs:// folder before running any stage', async () => {
     const id = await processingRequest();
     const { ran, record } = await reconstruct(id, {}, id, `file:///tmp/requests/${id}/`);
