@@ -111,7 +111,7 @@ export function queueRoutes(queue: QueueService, log: Logger): (req: Request, re
     } catch (error) {
       if (error instanceof HttpError) return sendError(res, error);
       if (error instanceof RedisUnavailableError) {
-        log.error('redis unavailable', { error: error.message });
+        log.warning('redis unavailable', { error: error.message });
         return sendError(
           res,
           new HttpError(503, 'UNAVAILABLE', 'the queue store is unreachable; retry later', {

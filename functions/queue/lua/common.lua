@@ -42,7 +42,7 @@ local HOUR_MS = 3600000
 -- record is kept for the retention period only (Firestore keeps the durable record).
 local function finish(key, id, leases_key, finished_key, now, retention_s)
   redis.call('ZREM', leases_key, id)
-  redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
+  redis.call('HDEL', key, 'lease_id', 'lease_expires_at', 'lease_ms')
   redis.call('HSET', key, 'finished_at', now)
   redis.call('ZADD', finished_key, now, id)
   redis.call('ZREMRANGEBYSCORE', finished_key, '-inf', now - HOUR_MS)
@@ -73,7 +73,7 @@ local function expire_leases(prefix, queue_key, leases_key, counts_key, finished
       else
         outcome = 'QUEUED'
         redis.call('ZREM', leases_key, id)
-        redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
+        redis.call('HDEL', key, 'lease_id', 'lease_expires_at', 'lease_ms')
         redis.call('HSET', key, 'status', 'QUEUED', 'updated_at', now, 'error', cjson.encode({
           code = 'LEASE_EXPIRED',
           message = 'the worker stopped reporting; lease expired on attempt ' .. attempts .. ' of ' .. max_attempts .. ', re-queued',
