@@ -1,28 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
+import { it } from 'node:test';
+import { serveWithRedis } from '../support/functions.js';
 import { call } from '../support/http.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
 
-let redis: RedisServer;
-let functions: ServedFunctions;
-let base: string;
-
-before(async () => {
-  redis = await startRedis();
-  functions = await serveFunctions(['queue', 'expireLeases'], {
-    REDIS_URL: redis.url,
-    REDIS_CONNECT_TIMEOUT_MS: '500',
-  });
-  base = functions.url('queue');
-});
-after(async () => {
-  await functions.close();
-  await redis.stop();
-});
+const served = serveWithRedis(['queue', 'expireLeases'], { REDIS_CONNECT_TIMEOUT_MS: '500' });
+const base = (): string => served.url('queue');
 
 const enqueue = () =>
-  call<{ request_id?: string; error?: { code: string } }>(`${base}/enqueue`, {
+  call<{ request_id?: string; error?: { code: string } }>(`${base()}/enqueue`, {
     method: 'POST',
     body: { session_id: 's', input: { uri: 'gs://uploads-bucket/v.mp4' } },
   });
@@ -30,8 +15,8 @@ const enqueue = () =>
 it('answers 503 with Retry-After while Redis is down, and serves again once it is back', async () => {
   assert.equal((await enqueue()).status, 201);
 
-  await redis.stop();
-  for (const request of [enqueue(), call(`${base}/next`), call(`${base}/queue`), call(`${base}/status/abc`)]) {
+  await served.redis().stop();
+  for (const request of [enqueue(), call(`${base()}/next`), call(`${base()}/queue`), call(`${base()}/status/abc`)]) {
     const started = Date.now();
     const response = await request;
     assert.equal(response.status, 503);
@@ -39,17 +24,17 @@ it('answers 503 with Retry-After while Redis is down, and serves again once it i
     assert.equal((response.body as { error: { code: string } }).error.code, 'UNAVAILABLE');
     assert.ok(Date.now() - started < 3000, 'no hang while Redis is down');
   }
-  const expiry = await call(functions.url('expireLeases'), { method: 'POST' });
+  const expiry = await call(served.url('expireLeases'), { method: 'POST' });
   assert.equal(expiry.status, 503);
 
   // A restarted server has lost its data and its script cache; scripts must be loaded again.
-  await redis.restart();
+  await served.redis().restart();
   let response = await enqueue();
   for (let i = 0; i < 40 && response.status === 503; i++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     response = await enqueue();
   }
   assert.equal(response.status, 201);
-  const taken = await call<{ request_id: string }>(`${base}/next`);
+  const taken = await call<{ request_id: string }>(`${base()}/next`);
   assert.equal(taken.body.request_id, response.body.request_id);
 });

@@ -1,22 +1,10 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
+import { it } from 'node:test';
+import { serveWithRedis } from '../support/functions.js';
 import { call } from '../support/http.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
 
-let redis: RedisServer;
-let functions: ServedFunctions;
-let base: string;
-
-before(async () => {
-  redis = await startRedis();
-  functions = await serveFunctions(['queue'], { REDIS_URL: redis.url });
-  base = functions.url('queue');
-});
-after(async () => {
-  await functions.close();
-  await redis.stop();
-});
+const served = serveWithRedis(['queue']);
+const base = (): string => served.url('queue');
 
 interface Taken {
   request_id: string;
@@ -33,7 +21,7 @@ it('hands 1,000 requests to 20 concurrent callers exactly once, in priority-then
     const responses = await Promise.all(
       Array.from({ length: 100 }, async (_, i) => {
         const priority = (wave * 7 + i * 3) % 10;
-        const response = await call<{ request_id: string }>(`${base}/enqueue`, {
+        const response = await call<{ request_id: string }>(`${base()}/enqueue`, {
           method: 'POST',
           body: { session_id: `s${wave}`, input: { uri: `gs://uploads-bucket/v${wave}-${i}.mp4` }, priority },
         });
@@ -50,7 +38,7 @@ it('hands 1,000 requests to 20 concurrent callers exactly once, in priority-then
       const mine: Taken[] = [];
       perCaller[caller] = mine;
       for (;;) {
-        const response = await call<Taken>(`${base}/next?lease_seconds=600`);
+        const response = await call<Taken>(`${base()}/next?lease_seconds=600`);
         if (response.status === 204) return;
         assert.equal(response.status, 200);
         mine.push(response.body);
@@ -75,7 +63,7 @@ it('hands 1,000 requests to 20 concurrent callers exactly once, in priority-then
     }
   }
 
-  const stats = await call<{ counts: Record<string, number>; queue_length: number }>(`${base}/queue`);
+  const stats = await call<{ counts: Record<string, number>; queue_length: number }>(`${base()}/queue`);
   assert.equal(stats.body.queue_length, 0);
   assert.equal(stats.body.counts.PROCESSING, total);
   assert.equal(stats.body.counts.QUEUED, 0);

@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
+import { serveWithRedis } from '../support/functions.js';
 import { call } from '../support/http.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
 
-let redis: RedisServer;
-let functions: ServedFunctions;
-let base: string;
-let expireUrl: string;
-
-before(async () => {
-  redis = await startRedis();
-  functions = await serveFunctions(['queue', 'expireLeases'], { REDIS_URL: redis.url, QUEUE_MAX_ATTEMPTS: '2' });
-  base = functions.url('queue');
-  expireUrl = functions.url('expireLeases');
-});
-after(async () => {
-  await functions.close();
-  await redis.stop();
-});
+const served = serveWithRedis(['queue', 'expireLeases'], { QUEUE_MAX_ATTEMPTS: '2' });
+const base = (): string => served.url('queue');
 
 type Request = {
   request_id: string;
@@ -31,13 +17,13 @@ type Request = {
 
 const enqueue = async (priority = 5): Promise<string> =>
   (
-    await call<Request>(`${base}/enqueue`, {
+    await call<Request>(`${base()}/enqueue`, {
       method: 'POST',
       body: { session_id: 's', input: { uri: 'gs://uploads-bucket/v.mp4' }, priority },
     })
   ).body.request_id;
-const next = () => call<Request>(`${base}/next?lease_seconds=1`);
-const status = async (id: string) => (await call<Request>(`${base}/status/${id}`)).body;
+const next = () => call<Request>(`${base()}/next?lease_seconds=1`);
+const status = async (id: string) => (await call<Request>(`${base()}/status/${id}`)).body;
 
 it('re-queues a request whose lease ran out, at its place, then fails it after the maximum attempts', async () => {
   const first = await enqueue(5);
@@ -53,7 +39,7 @@ it('re-queues a request whose lease ran out, at its place, then fails it after t
   assert.equal(retaken.body.error?.code, 'LEASE_EXPIRED');
 
   // The first worker comes back too late: its lease is gone.
-  const late = await call<{ error: { code: string } }>(`${base}/status/${first}`, {
+  const late = await call<{ error: { code: string } }>(`${base()}/status/${first}`, {
     method: 'PUT',
     body: { status: 'COMPLETED', lease_id: taken.body.lease_id },
   });
@@ -61,7 +47,7 @@ it('re-queues a request whose lease ran out, at its place, then fails it after t
   assert.equal(late.body.error.code, 'LEASE_LOST');
 
   await sleep(1100);
-  const expired = await call<{ expired: Array<{ request_id: string; outcome: string }> }>(expireUrl, {
+  const expired = await call<{ expired: Array<{ request_id: string; outcome: string }> }>(served.url('expireLeases'), {
     method: 'POST',
   });
   assert.equal(expired.status, 200);
@@ -73,14 +59,14 @@ it('re-queues a request whose lease ran out, at its place, then fails it after t
   assert.match(failed.error?.message ?? '', /attempt 2 of 2/);
 
   assert.equal((await status(second)).status, 'QUEUED');
-  const stats = await call<{ counts: Record<string, number> }>(`${base}/queue`);
+  const stats = await call<{ counts: Record<string, number> }>(`${base()}/queue`);
   assert.deepEqual(stats.body.counts, { QUEUED: 1, PROCESSING: 0, COMPLETED: 0, FAILED: 1, CANCELLED: 0 });
 });
 
 it('keeps a request whose worker renews its lease', async () => {
   for (let taken = await next(); taken.status === 200; taken = await next()) {
     const body = { status: 'COMPLETED', lease_id: taken.body.lease_id };
-    assert.equal((await call(`${base}/status/${taken.body.request_id}`, { method: 'PUT', body })).status, 200);
+    assert.equal((await call(`${base()}/status/${taken.body.request_id}`, { method: 'PUT', body })).status, 200);
   }
   const id = await enqueue();
   const taken = await next();
@@ -88,19 +74,19 @@ it('keeps a request whose worker renews its lease', async () => {
   // Each renewal extends the lease by the 1 s it was taken with; 3 × 0.6 s outlives a single lease.
   for (let i = 0; i < 3; i++) {
     await sleep(600);
-    const renewed = await call(`${base}/status/${id}`, {
+    const renewed = await call(`${base()}/status/${id}`, {
       method: 'PUT',
       body: { status: 'PROCESSING', progress: i / 3, lease_id: taken.body.lease_id },
     });
     assert.equal(renewed.status, 200);
   }
   await sleep(300);
-  const expired = await call<{ expired: unknown[] }>(expireUrl, { method: 'POST' });
+  const expired = await call<{ expired: unknown[] }>(served.url('expireLeases'), { method: 'POST' });
   assert.deepEqual(expired.body.expired, []);
   assert.equal((await status(id)).status, 'PROCESSING');
 
   await sleep(1100);
-  const lapsed = await call<{ expired: unknown[] }>(expireUrl, { method: 'POST' });
+  const lapsed = await call<{ expired: unknown[] }>(served.url('expireLeases'), { method: 'POST' });
   assert.deepEqual(
     lapsed.body.expired,
     [{ request_id: id, outcome: 'QUEUED' }],

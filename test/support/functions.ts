@@ -4,7 +4,9 @@
  * environment is set first.
  */
 import type { Server } from 'node:http';
+import { after, before } from 'node:test';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { startRedis, type RedisServer } from './redis-server.js';
 
 export interface ServedFunctions {
   url(target: string): string;
@@ -34,6 +36,36 @@ export async function serveFunctions(targets: string[], env: Record<string, stri
         await new Promise((resolve) => server.close(resolve));
       }
       await shutdown();
+    },
+  };
+}
+
+/**
+ * For a test file: a private Redis and the given targets served against it, started before the
+ * file's tests and stopped after them.
+ */
+export function serveWithRedis(
+  targets: string[],
+  env: Record<string, string> = {},
+): { url(target: string): string; redis(): RedisServer } {
+  let redis: RedisServer | undefined;
+  let served: ServedFunctions | undefined;
+  before(async () => {
+    redis = await startRedis();
+    served = await serveFunctions(targets, { REDIS_URL: redis.url, ...env });
+  });
+  after(async () => {
+    await served?.close();
+    await redis?.stop();
+  });
+  return {
+    url: (target) => {
+      if (!served) throw new Error('functions are not served yet');
+      return served.url(target);
+    },
+    redis: () => {
+      if (!redis) throw new Error('redis is not started yet');
+      return redis;
     },
   };
 }
