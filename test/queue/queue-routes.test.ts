@@ -1,21 +1,30 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 let redis: RedisServer;
+let firestore: FirestoreEmulator;
 let functions: ServedFunctions;
 let base: string;
 
 before(async () => {
   redis = await startRedis();
-  functions = await serveFunctions(['queue'], { REDIS_URL: redis.url });
+  firestore = await startFirestore();
+  // Workers take requests with GET /next here, so nothing dispatches them to Workflows.
+  functions = await serveFunctions(['queue'], {
+    REDIS_URL: redis.url,
+    FIRESTORE_EMULATOR_HOST: firestore.host,
+    AUTO_DISPATCH: 'false',
+  });
   base = functions.url('queue');
 });
 after(async () => {
   await functions.close();
   await redis.stop();
+  firestore.stop();
 });
 
 type Body = Record<string, unknown> & { error?: { code: string; message: string }; request_id?: string };
