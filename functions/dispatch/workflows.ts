@@ -4,6 +4,7 @@
  * speaking the same REST API, without credentials, as FIRESTORE_EMULATOR_HOST does for Firestore.
  */
 import { ExecutionsClient } from '@google-cloud/workflows';
+import { PassThroughClient } from 'google-auth-library';
 
 export interface WorkflowArgument {
   request_id: string;
@@ -59,7 +60,7 @@ export function workflowRunner(settings: {
           port: Number(local[1]),
           protocol: 'http',
           // The emulator takes no credentials; nothing may ask a metadata server for them.
-          authClient: { getRequestHeaders: () => Promise.resolve(new Headers()) } as never,
+          authClient: new PassThroughClient() as never,
         }
       : {}),
   });
