@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { serveWithRedis } from '../support/functions.js';
+import { serveWithStores } from '../support/functions.js';
 import { call } from '../support/http.js';
 
-const served = serveWithRedis(['queue', 'expireLeases'], { QUEUE_MAX_ATTEMPTS: '2' });
+const served = serveWithStores(['queue', 'expireLeases'], { QUEUE_MAX_ATTEMPTS: '2' });
 const base = (): string => served.url('queue');
 
 type Request = {

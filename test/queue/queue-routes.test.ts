@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { serveWithRedis } from '../support/functions.js';
+import { serveWithStores } from '../support/functions.js';
 import { call } from '../support/http.js';
 
-const served = serveWithRedis(['queue']);
+const served = serveWithStores(['queue']);
 const base = (): string => served.url('queue');
 
 type Body = Record<string, unknown> & { error?: { code: string; message: string }; request_id?: string };

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, it } from 'node:test';
+import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
@@ -12,6 +13,7 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 const password = 'auth-string-for-tests';
 let dir: string;
 let redis: RedisServer;
+let firestore: FirestoreEmulator;
 let functions: ServedFunctions;
 
 function makeCertificates(folder: string): { caFile: string; certFile: string; keyFile: string } {
@@ -70,7 +72,10 @@ before(async () => {
   const tls = makeCertificates(dir);
   redis = await startRedis({ password, tls });
   assert.match(redis.url, /^rediss:\/\//);
+  firestore = await startFirestore();
   functions = await serveFunctions(['queue'], {
+    FIRESTORE_EMULATOR_HOST: firestore.host,
+    AUTO_DISPATCH: 'false',
     // The password comes separately (Secret Manager in the cloud), not in the URL.
     REDIS_URL: `rediss://127.0.0.1:${redis.port}`,
     REDIS_PASSWORD: password,
@@ -80,6 +85,7 @@ before(async () => {
 after(async () => {
   await functions.close();
   await redis.stop();
+  firestore.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
