@@ -4,17 +4,33 @@
  */
 import * as functions from '@google-cloud/functions-framework';
 import { createLogger } from '../lib/log.js';
+import { Dispatcher } from './dispatch/dispatcher.js';
+import { reconcile } from './dispatch/reconciler.js';
+import { workflowRunner } from './dispatch/workflows.js';
 import { captureBodyErrors } from './http/body.js';
-import { HttpError, sendError } from './http/errors.js';
+import { HttpError } from './http/errors.js';
+import { httpHandler } from './http/handler.js';
+import { loadIngressConfig } from './ingress/config.js';
+import { Deduplicator } from './ingress/dedup.js';
+import { identifyCaller } from './ingress/identity.js';
+import { RateLimiter } from './ingress/rate-limit.js';
+import { admissionRoute, statusRoute } from './ingress/routes.js';
+import { uploadHandler } from './ingress/upload-handler.js';
 import { loadQueueConfig } from './queue/config.js';
 import { queueRoutes } from './queue/routes.js';
 import { queueScripts } from './queue/scripts.js';
 import { QueueService } from './queue/service.js';
-import { connectRedis, RedisUnavailableError } from './redis/connection.js';
+import { Lifecycle } from './records/lifecycle.js';
+import type { RequestRecord } from './records/record.js';
+import { openFirestore, RequestStore } from './records/store.js';
+import { connectRedis } from './redis/connection.js';
+import { urlSigner } from './storage/signed-urls.js';
+import { deliverWebhook } from './webhooks/webhook.js';
 
 captureBodyErrors();
 
 const config = loadQueueConfig();
+const ingress = loadIngressConfig();
 const log = createLogger({ level: config.LOG_LEVEL });
 const redis = connectRedis(
   {
@@ -25,32 +41,148 @@ const redis = connectRedis(
   },
   log,
 );
-const queue = new QueueService(redis, queueScripts(), {
+const scripts = queueScripts();
+const queue = new QueueService(redis, scripts, {
   keyPrefix: config.REDIS_KEY_PREFIX,
   leaseSeconds: config.QUEUE_LEASE_SECONDS,
   maxAttempts: config.QUEUE_MAX_ATTEMPTS,
   retentionSeconds: config.QUEUE_RETENTION_SECONDS,
 });
+const firestore = openFirestore(ingress.GOOGLE_CLOUD_PROJECT);
+const store = new RequestStore(firestore);
+const runner = workflowRunner({
+  projectId: ingress.GOOGLE_CLOUD_PROJECT,
+  location: ingress.WORKFLOW_LOCATION,
+  workflow: ingress.WORKFLOW_NAME,
+  emulatorHost: ingress.WORKFLOWS_EMULATOR_HOST,
+});
+/** Background work a function starts but does not wait for; tracked so shutdown can let it finish. */
+const background = new Set<Promise<unknown>>();
+function inBackground(what: string, work: () => Promise<unknown>): void {
+  const running = work()
+    .catch((error: unknown) => log.error(`${what} failed`, { error }))
+    .finally(() => background.delete(running));
+  background.add(running);
+}
 
-functions.http('queue', queueRoutes(queue, log));
+function notifyEnd(record: RequestRecord): void {
+  const url = record.webhook_url;
+  const secret = ingress.WEBHOOK_SECRET;
+  if (!url || !secret) return;
+  const payload = {
+    request_id: record.request_id,
+    status: record.status,
+    stage: record.stage,
+    finished_at: record.finished_at,
+    error: record.error,
+    outputs: record.outputs,
+  };
+  inBackground('webhook delivery', () => deliverWebhook(url, payload, { secret, retries: ingress.WEBHOOK_RETRIES }));
+}
 
-/** Returns expired leases to the queue (or fails them); for Cloud Scheduler, every minute. */
-functions.http('expireLeases', async (_req, res) => {
-  try {
-    const expired = await queue.expireLeases();
-    for (const lease of expired) log.warning('lease expired', { request_id: lease.request_id, outcome: lease.outcome });
-    res.status(200).json({ expired });
-  } catch (error) {
-    if (error instanceof RedisUnavailableError) {
-      return sendError(
-        res,
-        new HttpError(503, 'UNAVAILABLE', 'the queue store is unreachable; retry later', { 'Retry-After': '5' }),
-      );
-    }
-    log.error('lease expiry failed', { error });
-    sendError(res, new HttpError(500, 'INTERNAL', 'internal error'));
-  }
+const lifecycle = new Lifecycle(
+  store,
+  queue,
+  log,
+  {
+    ended: notifyEnd,
+    // Off where workers take requests from the queue API (GET /next) themselves.
+    kick: () => {
+      if (ingress.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
+    },
+  },
+  ingress.DISPATCH_LEASE_SECONDS,
+);
+const dispatcher = new Dispatcher(queue, store, lifecycle, runner, log, {
+  maxConcurrent: ingress.MAX_CONCURRENT_RECONSTRUCTIONS,
+  startLeaseSeconds: ingress.DISPATCH_START_LEASE_SECONDS,
+  leaseSeconds: ingress.DISPATCH_LEASE_SECONDS,
+  startRetries: ingress.DISPATCH_START_RETRIES,
+  retryDelayMs: ingress.DISPATCH_RETRY_DELAY_MS,
+  outputPrefix: ingress.OUTPUT_PREFIX,
 });
 
-/** Closes the Redis connection (tests, and a host that wants a clean shutdown). */
-export const shutdown = (): Promise<void> => redis.close();
+const admission = {
+  identify: identifyCaller({
+    mode: ingress.AUTH_MODE,
+    jwksUrl: ingress.AUTH_JWKS_URL,
+    audience: ingress.AUTH_AUDIENCE,
+    localHeader: ingress.AUTH_LOCAL_HEADER,
+  }),
+  rateLimiter: new RateLimiter(redis, scripts, {
+    keyPrefix: config.REDIS_KEY_PREFIX,
+    limit: ingress.RATE_LIMIT_PER_MINUTE,
+    windowMs: 60_000,
+  }),
+  dedup: new Deduplicator(redis, { keyPrefix: config.REDIS_KEY_PREFIX, windowSeconds: ingress.DEDUP_WINDOW_SECONDS }),
+  lifecycle,
+  log,
+  statusUrl: ingress.STATUS_URL,
+  webhooks: { enabled: ingress.WEBHOOK_SECRET !== undefined, allowHttp: ingress.WEBHOOK_ALLOW_HTTP },
+};
+
+functions.http('queue', queueRoutes(queue, lifecycle, log));
+functions.http('trigger', admissionRoute(admission, 'trigger', '/trigger-reconstruction'));
+functions.http('preprocessVideo', admissionRoute(admission, 'preprocess', '/preprocess-video'));
+functions.http(
+  'status',
+  statusRoute({
+    store,
+    log,
+    sign: urlSigner({
+      projectId: ingress.GOOGLE_CLOUD_PROJECT,
+      keyFile: ingress.SIGNING_KEY_FILE,
+      ttlSeconds: ingress.SIGNED_URL_TTL_SECONDS,
+    }),
+  }),
+);
+functions.cloudEvent(
+  'onUpload',
+  uploadHandler({
+    store,
+    lifecycle,
+    log,
+    limits: {
+      uploadsPrefix: ingress.UPLOADS_PREFIX,
+      maxBytes: ingress.UPLOAD_MAX_BYTES,
+      maxDurationSeconds: ingress.UPLOAD_MAX_DURATION_SECONDS,
+    },
+  }),
+);
+
+/** Scheduler-driven functions take POST (Cloud Scheduler) or GET (a person with curl). */
+const scheduled = (run: () => Promise<unknown>) =>
+  httpHandler(log, async (req, res) => {
+    if (req.method !== 'POST' && req.method !== 'GET') {
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed`, { Allow: 'GET, POST' });
+    }
+    res.status(200).json(await run());
+  });
+
+/** Starts workflow executions for queued requests while capacity allows; for Cloud Scheduler and callers. */
+functions.http(
+  'dispatch',
+  scheduled(() => dispatcher.dispatch()),
+);
+
+/** Re-queues QUEUED records missing from Redis and settles PROCESSING ones whose execution ended. */
+functions.http(
+  'reconcile',
+  scheduled(() => reconcile({ store, queue, lifecycle, runner, log }, ingress.RECONCILE_BATCH)),
+);
+
+/** Returns expired leases to the queue (or fails them); for Cloud Scheduler, every minute. */
+functions.http(
+  'expireLeases',
+  scheduled(async () => {
+    const expired = await queue.expireLeases();
+    await lifecycle.leasesExpired(expired);
+    return { expired };
+  }),
+);
+
+/** Lets background work finish, then closes connections (tests, and a host that wants a clean shutdown). */
+export async function shutdown(): Promise<void> {
+  while (background.size > 0) await Promise.allSettled([...background]);
+  await Promise.all([redis.close(), firestore.terminate()]);
+}

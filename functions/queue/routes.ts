@@ -3,8 +3,10 @@ import type { Request, Response } from '@google-cloud/functions-framework';
 import { Ajv } from 'ajv';
 import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
-import { HttpError, sendError } from '../http/errors.js';
-import { RedisUnavailableError } from '../redis/connection.js';
+import { HttpError } from '../http/errors.js';
+import { httpHandler } from '../http/handler.js';
+import type { Lifecycle } from '../records/lifecycle.js';
+import { newRecord } from '../records/record.js';
 import { enqueueSchema, nextQuerySchema, updateSchema } from './schemas.js';
 import type { QueueService } from './service.js';
 
@@ -14,7 +16,6 @@ const validateUpdate = ajv.compile(updateSchema);
 const validateNextQuery = new Ajv({ coerceTypes: true }).compile(nextQuerySchema);
 
 const REQUEST_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const RETRY_AFTER_SECONDS = '5';
 
 function requestIdFrom(path: string): string {
   const id = decodeURIComponent(path.slice('/status/'.length));
@@ -32,16 +33,26 @@ function nextQuery(req: Request): { lease_seconds?: number } {
 
 type Route = (req: Request, res: Response) => Promise<void>;
 
-export function queueRoutes(queue: QueueService, log: Logger): (req: Request, res: Response) => Promise<void> {
+/** Status changes go through `lifecycle` (the durable record first); reads and takes go to the queue. */
+export function queueRoutes(
+  queue: QueueService,
+  lifecycle: Lifecycle,
+  log: Logger,
+): (req: Request, res: Response) => Promise<void> {
   const routes: Array<{ method: string; match: (path: string) => boolean; run: Route }> = [
     {
       method: 'POST',
       match: (path) => path === '/enqueue',
       run: async (req, res) => {
         const body = jsonBody(req, validateEnqueue);
-        const { request_id, position } = await queue.enqueue(body);
-        log.info('request queued', { request_id, priority: body.priority, session_id: body.session_id });
-        res.status(201).json({ request_id, status: 'QUEUED', position });
+        const record = newRecord({ ...body, owner: 'queue-api', origin: 'queue' });
+        const { position } = await lifecycle.admit(record);
+        log.info('request queued', {
+          request_id: record.request_id,
+          priority: body.priority,
+          session_id: body.session_id,
+        });
+        res.status(201).json({ request_id: record.request_id, status: 'QUEUED', position });
       },
     },
     {
@@ -59,7 +70,7 @@ export function queueRoutes(queue: QueueService, log: Logger): (req: Request, re
       run: async (req, res) => {
         const requestId = requestIdFrom(req.path);
         const body = jsonBody(req, validateUpdate);
-        const result = await queue.update(requestId, body);
+        const result = await lifecycle.update(requestId, body);
         if (result.kind === 'not_found') throw new HttpError(404, 'NOT_FOUND', 'no such request');
         if (result.kind !== 'ok') {
           const [code, message] =
@@ -69,7 +80,18 @@ export function queueRoutes(queue: QueueService, log: Logger): (req: Request, re
           throw new HttpError(409, code, message, {}, { current_status: result.current });
         }
         log.info('request updated', { request_id: requestId, status: body.status, stage: body.stage });
-        res.status(200).json(result.request);
+        const { record } = result;
+        res.status(200).json(
+          result.queued ?? {
+            request_id: requestId,
+            status: record.status,
+            stage: record.stage,
+            progress: record.progress,
+            attempts: record.attempts,
+            error: record.error,
+            outputs: record.outputs,
+          },
+        );
       },
     },
     {
@@ -77,15 +99,13 @@ export function queueRoutes(queue: QueueService, log: Logger): (req: Request, re
       match: (path) => path === '/next',
       run: async (req, res) => {
         const { lease_seconds } = nextQuery(req);
-        const { request, expired } = await queue.next(lease_seconds);
-        for (const lease of expired)
-          log.warning('lease expired', { request_id: lease.request_id, outcome: lease.outcome });
-        if (!request) {
+        const taken = await lifecycle.take(lease_seconds);
+        if (!taken) {
           res.status(204).end();
           return;
         }
-        log.info('request leased', { request_id: request.request_id, attempts: request.attempts });
-        res.status(200).json(request);
+        log.info('request leased', { request_id: taken.request.request_id, attempts: taken.request.attempts });
+        res.status(200).json(taken.request);
       },
     },
     {
@@ -97,30 +117,15 @@ export function queueRoutes(queue: QueueService, log: Logger): (req: Request, re
     },
   ];
 
-  return async (req, res) => {
-    try {
-      const path = req.path.replace(/\/+$/, '') || '/';
-      const candidates = routes.filter((route) => route.match(path));
-      const route = candidates.find((candidate) => candidate.method === req.method);
-      if (!route) {
-        if (candidates.length === 0) throw new HttpError(404, 'UNKNOWN_ROUTE', `no route ${req.method} ${path}`);
-        const allowed = candidates.map((candidate) => candidate.method).join(', ');
-        throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { Allow: allowed });
-      }
-      await route.run(req, res);
-    } catch (error) {
-      if (error instanceof HttpError) return sendError(res, error);
-      if (error instanceof RedisUnavailableError) {
-        log.error('redis unavailable', { error: error.message });
-        return sendError(
-          res,
-          new HttpError(503, 'UNAVAILABLE', 'the queue store is unreachable; retry later', {
-            'Retry-After': RETRY_AFTER_SECONDS,
-          }),
-        );
-      }
-      log.error('unexpected error', { error });
-      sendError(res, new HttpError(500, 'INTERNAL', 'internal error'));
+  return httpHandler(log, async (req, res) => {
+    const path = req.path.replace(/\/+$/, '') || '/';
+    const candidates = routes.filter((route) => route.match(path));
+    const route = candidates.find((candidate) => candidate.method === req.method);
+    if (!route) {
+      if (candidates.length === 0) throw new HttpError(404, 'UNKNOWN_ROUTE', `no route ${req.method} ${path}`);
+      const allowed = candidates.map((candidate) => candidate.method).join(', ');
+      throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${path}`, { Allow: allowed });
     }
-  };
+    await route.run(req, res);
+  });
 }

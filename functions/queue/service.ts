@@ -12,6 +12,7 @@ import {
   MIN_PRIORITY,
   STATUSES,
   type EnqueueBody,
+  type StageError,
   type Status,
   type UpdateBody,
 } from './schemas.js';
@@ -112,7 +113,11 @@ export class QueueService {
     return request;
   }
 
-  async next(leaseSeconds = this.settings.leaseSeconds): Promise<{ request?: LeasedRequest; expired: ExpiredLease[] }> {
+  /** `maxProcessing`: take nothing while that many requests are PROCESSING (checked in the same step). */
+  async next(
+    leaseSeconds = this.settings.leaseSeconds,
+    maxProcessing?: number,
+  ): Promise<{ request?: LeasedRequest; expired: ExpiredLease[] }> {
     const k = this.keys;
     const reply = (await this.run(
       'next',
@@ -123,6 +128,7 @@ export class QueueService {
         randomUUID(),
         String(this.settings.maxAttempts),
         String(this.settings.retentionSeconds),
+        maxProcessing === undefined ? '' : String(maxProcessing),
       ],
     )) as [unknown, unknown];
     const hash = pairsToHash(reply[1]);
@@ -152,6 +158,26 @@ export class QueueService {
     if (outcome === 'OK') return { kind: 'ok', request: hashToLeasedRequest(pairsToHash(detail)) };
     if (outcome === 'NOT_FOUND') return { kind: 'not_found' };
     return { kind: outcome === 'LEASE_MISMATCH' ? 'lease_mismatch' : 'illegal_transition', current: detail as Status };
+  }
+
+  /**
+   * Returns a PROCESSING request whose work could not start to its place in the queue, without
+   * counting the attempt. Only the holder of its lease may do so.
+   */
+  async release(
+    requestId: string,
+    leaseId: string,
+    error: StageError,
+  ): Promise<Exclude<UpdateResult, { kind: 'ok' }> | { kind: 'ok' }> {
+    const k = this.keys;
+    const [outcome, current] = (await this.run(
+      'release',
+      [k.request + requestId, k.queue, k.leases, k.counts],
+      [requestId, leaseId, JSON.stringify(error)],
+    )) as [string, string | undefined];
+    if (outcome === 'OK') return { kind: 'ok' };
+    if (outcome === 'NOT_FOUND') return { kind: 'not_found' };
+    return { kind: outcome === 'LEASE_MISMATCH' ? 'lease_mismatch' : 'illegal_transition', current: current as Status };
   }
 
   async expireLeases(): Promise<ExpiredLease[]> {

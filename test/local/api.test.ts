@@ -71,7 +71,8 @@ before(async () => {
     protocol: 'http',
     apiEndpoint: '127.0.0.1',
     port,
-    authClient: new PassThroughClient(),
+    // google-gax's own copy of google-auth-library types the option; the client object is the same.
+    authClient: new PassThroughClient() as never,
   });
 });
 after(async () => {

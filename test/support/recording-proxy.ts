@@ -16,7 +16,8 @@ export interface RecordingProxy {
   close(): Promise<void>;
 }
 
-export async function recordingProxy(target: string): Promise<RecordingProxy> {
+/** `target` is read per request, so the proxy may start before the service it fronts. */
+export async function recordingProxy(target: () => string): Promise<RecordingProxy> {
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -28,7 +29,7 @@ export async function recordingProxy(target: string): Promise<RecordingProxy> {
         path: req.url ?? '',
         body: text ? (JSON.parse(text) as unknown) : undefined,
       });
-      fetch(target + (req.url ?? ''), {
+      fetch(target() + (req.url ?? ''), {
         method: req.method,
         headers: { 'content-type': req.headers['content-type'] ?? 'application/json' },
         body: text || undefined,

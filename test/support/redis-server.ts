@@ -21,8 +21,7 @@ export interface RedisServer {
   restart(): Promise<void>;
 }
 
-/** Whether something accepts connections on a loopback port. */
-export async function listening(port: number): Promise<boolean> {
+async function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
     socket.once('connect', () => {

@@ -16,26 +16,22 @@ import { loadDefinitions, type JobDefinitions } from '../../local/jobs/definitio
 import { RECONSTRUCT_PATH, reconstructInterpreter, stagesNamed } from '../../local/runtime.js';
 import { WorkflowError } from '../../local/workflows/errors.js';
 import { readFileSync } from 'node:fs';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
+import { serveWithStores } from '../support/functions.js';
 import { call } from '../support/http.js';
 import { recordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
 
 const STAGE_PROGRAM = fileURLToPath(new URL('./fixtures/stage.js', import.meta.url));
 const REPOSITORY = fileURLToPath(new URL('../../../', import.meta.url));
 const log = createLogger({ level: 'ERROR' });
 
-let redis: RedisServer;
-let functions: ServedFunctions;
+const functions = serveWithStores(['queue']);
 let proxy: RecordingProxy;
 let root: string;
 let input: string;
 let definitions: JobDefinitions;
 
 before(async () => {
-  redis = await startRedis();
-  functions = await serveFunctions(['queue'], { REDIS_URL: redis.url });
-  proxy = await recordingProxy(functions.url('queue'));
+  proxy = await recordingProxy(() => functions.url('queue'));
   root = await mkdtemp(join(tmpdir(), 'splatflow-reconstruct-'));
   input = join(root, 'video.mp4');
   await writeFile(input, 'not really a video');
@@ -53,8 +49,6 @@ before(async () => {
 });
 after(async () => {
   await proxy.close();
-  await functions.close();
-  await redis.stop();
   await rm(root, { recursive: true, force: true });
 });
 

@@ -42,11 +42,19 @@ local HOUR_MS = 3600000
 -- record is kept for the retention period only (Firestore keeps the durable record).
 local function finish(key, id, leases_key, finished_key, now, retention_s)
   redis.call('ZREM', leases_key, id)
-  redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
+  redis.call('HDEL', key, 'lease_id', 'lease_expires_at', 'lease_ms')
   redis.call('HSET', key, 'finished_at', now)
   redis.call('ZADD', finished_key, now, id)
   redis.call('ZREMRANGEBYSCORE', finished_key, '-inf', now - HOUR_MS)
   redis.call('EXPIRE', key, retention_s)
+end
+
+-- A PROCESSING request goes back to its original place in the queue, its lease ended.
+local function requeue(key, id, queue_key, leases_key, now, priority, seq, error_json)
+  redis.call('ZREM', leases_key, id)
+  redis.call('HDEL', key, 'lease_id', 'lease_expires_at', 'lease_ms')
+  redis.call('HSET', key, 'status', 'QUEUED', 'updated_at', now, 'error', error_json)
+  redis.call('ZADD', queue_key, queue_score(priority, seq), id)
 end
 
 -- Leases that ran out: back to QUEUED at their original place, or FAILED once the request has
@@ -72,13 +80,10 @@ local function expire_leases(prefix, queue_key, leases_key, counts_key, finished
         finish(key, id, leases_key, finished_key, now, retention_s)
       else
         outcome = 'QUEUED'
-        redis.call('ZREM', leases_key, id)
-        redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
-        redis.call('HSET', key, 'status', 'QUEUED', 'updated_at', now, 'error', cjson.encode({
+        requeue(key, id, queue_key, leases_key, now, priority, tonumber(fields[4]), cjson.encode({
           code = 'LEASE_EXPIRED',
           message = 'the worker stopped reporting; lease expired on attempt ' .. attempts .. ' of ' .. max_attempts .. ', re-queued',
         }))
-        redis.call('ZADD', queue_key, queue_score(priority, tonumber(fields[4])), id)
       end
       move(counts_key, 'PROCESSING', outcome, priority)
       table.insert(expired, id)

@@ -1,10 +1,14 @@
 -- KEYS: queue, leases, counts, finished
--- ARGV: request key prefix, lease_ms, lease_id, max_attempts, retention_s
--- Expires stale leases, then takes the highest-priority, oldest QUEUED request and leases it.
+-- ARGV: request key prefix, lease_ms, lease_id, max_attempts, retention_s, max_processing ('' = no cap)
+-- Expires stale leases, then takes the highest-priority, oldest QUEUED request and leases it,
+-- unless max_processing requests are PROCESSING already (so concurrent callers never exceed it).
 -- Returns { expired (id, outcome pairs), request fields (HGETALL) or empty }.
 local now = now_ms()
 local prefix = ARGV[1]
 local expired = expire_leases(prefix, KEYS[1], KEYS[2], KEYS[3], KEYS[4], now, tonumber(ARGV[4]), tonumber(ARGV[5]))
+if ARGV[6] ~= '' and tonumber(redis.call('HGET', KEYS[3], 'PROCESSING') or '0') >= tonumber(ARGV[6]) then
+  return { expired, {} }
+end
 while true do
   local popped = redis.call('ZPOPMIN', KEYS[1])
   if #popped == 0 then
@@ -18,7 +22,7 @@ while true do
     local expires = now + tonumber(ARGV[2])
     redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('HSET', key, 'status', 'PROCESSING', 'started_at', now, 'updated_at', now,
-      'lease_id', ARGV[3], 'lease_expires_at', expires)
+      'lease_id', ARGV[3], 'lease_expires_at', expires, 'lease_ms', ARGV[2])
     redis.call('ZADD', KEYS[2], expires, id)
     move(KEYS[3], 'QUEUED', 'PROCESSING', priority)
     return { expired, redis.call('HGETALL', key) }

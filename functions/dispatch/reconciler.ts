@@ -1,0 +1,62 @@
+/**
+ * The reconciler repairs what a crash or a Redis failover can leave behind:
+ * - a QUEUED record missing from the Redis queue is queued again;
+ * - a PROCESSING record whose workflow execution has ended is settled (COMPLETED with the
+ *   execution's outputs, or FAILED with its error), as the workflow's own final report would have.
+ */
+import type { Logger } from '../../lib/log.js';
+import type { Lifecycle } from '../records/lifecycle.js';
+import type { RequestStore } from '../records/store.js';
+import type { QueueService } from '../queue/service.js';
+import type { WorkflowRunner } from './workflows.js';
+
+export interface ReconcileReport {
+  requeued: string[];
+  settled: Array<{ request_id: string; status: 'COMPLETED' | 'FAILED' }>;
+}
+
+const outputsOf = (result: unknown): Record<string, unknown> | undefined => {
+  const outputs = (result as { outputs?: unknown } | null)?.outputs;
+  return outputs && typeof outputs === 'object' && !Array.isArray(outputs)
+    ? (outputs as Record<string, unknown>)
+    : undefined;
+};
+
+export async function reconcile(
+  deps: { store: RequestStore; queue: QueueService; lifecycle: Lifecycle; runner: WorkflowRunner; log: Logger },
+  batch: number,
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = { requeued: [], settled: [] };
+  for (const record of await deps.store.withStatus('QUEUED', batch)) {
+    if (await deps.queue.get(record.request_id)) continue;
+    await deps.lifecycle.ensureQueued(record);
+    report.requeued.push(record.request_id);
+    deps.log.warning('queued record was missing from the queue; re-queued', { request_id: record.request_id });
+  }
+  for (const record of await deps.store.withStatus('PROCESSING', batch)) {
+    if (!record.execution) continue;
+    const execution = await deps.runner.state(record.execution);
+    if (execution.state === 'ACTIVE') continue;
+    const outputs = execution.state === 'SUCCEEDED' ? outputsOf(execution.result) : undefined;
+    const settled = await deps.lifecycle.update(
+      record.request_id,
+      execution.state === 'SUCCEEDED'
+        ? { status: 'COMPLETED', lease_id: record.lease_id, ...(outputs ? { outputs } : {}) }
+        : {
+            status: 'FAILED',
+            lease_id: record.lease_id,
+            error: { code: `WORKFLOW_${execution.state}`, message: execution.error.slice(0, 4096) },
+          },
+    );
+    if (settled.kind === 'ok') {
+      const status = settled.record.status as 'COMPLETED' | 'FAILED';
+      report.settled.push({ request_id: record.request_id, status });
+      deps.log.warning('ended execution settled', {
+        request_id: record.request_id,
+        status,
+        execution: record.execution,
+      });
+    }
+  }
+  return report;
+}

@@ -1,0 +1,98 @@
+/** Configuration of the ingress, records and dispatch functions (beside the queue's own). */
+import type { JSONSchemaType } from 'ajv';
+import { loadConfig } from '../../lib/config.js';
+
+export interface IngressConfig {
+  GOOGLE_CLOUD_PROJECT: string;
+  AUTH_MODE: 'google' | 'local';
+  AUTH_AUDIENCE?: string;
+  AUTH_JWKS_URL: string;
+  AUTH_LOCAL_HEADER: string;
+  RATE_LIMIT_PER_MINUTE: number;
+  DEDUP_WINDOW_SECONDS: number;
+  UPLOADS_PREFIX: string;
+  UPLOAD_MAX_BYTES: number;
+  UPLOAD_MAX_DURATION_SECONDS: number;
+  OUTPUT_PREFIX: string;
+  STATUS_URL: string;
+  SIGNED_URL_TTL_SECONDS: number;
+  SIGNING_KEY_FILE?: string;
+  WEBHOOK_SECRET?: string;
+  WEBHOOK_RETRIES: number;
+  WEBHOOK_ALLOW_HTTP: boolean;
+  WORKFLOW_LOCATION: string;
+  WORKFLOW_NAME: string;
+  WORKFLOWS_EMULATOR_HOST?: string;
+  MAX_CONCURRENT_RECONSTRUCTIONS: number;
+  DISPATCH_LEASE_SECONDS: number;
+  DISPATCH_START_LEASE_SECONDS: number;
+  DISPATCH_START_RETRIES: number;
+  DISPATCH_RETRY_DELAY_MS: number;
+  AUTO_DISPATCH: boolean;
+  RECONCILE_BATCH: number;
+}
+
+const schema: JSONSchemaType<IngressConfig> = {
+  type: 'object',
+  required: [
+    'GOOGLE_CLOUD_PROJECT',
+    'AUTH_MODE',
+    'AUTH_JWKS_URL',
+    'AUTH_LOCAL_HEADER',
+    'RATE_LIMIT_PER_MINUTE',
+    'DEDUP_WINDOW_SECONDS',
+    'UPLOADS_PREFIX',
+    'UPLOAD_MAX_BYTES',
+    'UPLOAD_MAX_DURATION_SECONDS',
+    'OUTPUT_PREFIX',
+    'STATUS_URL',
+    'SIGNED_URL_TTL_SECONDS',
+    'WEBHOOK_RETRIES',
+    'WEBHOOK_ALLOW_HTTP',
+    'WORKFLOW_LOCATION',
+    'WORKFLOW_NAME',
+    'MAX_CONCURRENT_RECONSTRUCTIONS',
+    'DISPATCH_LEASE_SECONDS',
+    'DISPATCH_START_LEASE_SECONDS',
+    'DISPATCH_START_RETRIES',
+    'DISPATCH_RETRY_DELAY_MS',
+    'AUTO_DISPATCH',
+    'RECONCILE_BATCH',
+  ],
+  properties: {
+    GOOGLE_CLOUD_PROJECT: { type: 'string', pattern: '^[a-z][a-z0-9-]{4,29}$', default: 'splatflow-local' },
+    AUTH_MODE: { type: 'string', enum: ['google', 'local'], default: 'google' },
+    AUTH_AUDIENCE: { type: 'string', minLength: 1, nullable: true },
+    AUTH_JWKS_URL: { type: 'string', pattern: '^https?://', default: 'https://www.googleapis.com/oauth2/v3/certs' },
+    AUTH_LOCAL_HEADER: { type: 'string', pattern: '^[a-z0-9-]{1,64}$', default: 'x-splatflow-caller' },
+    RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 10 },
+    DEDUP_WINDOW_SECONDS: { type: 'integer', minimum: 1, maximum: 7 * 86400, default: 600 },
+    UPLOADS_PREFIX: { type: 'string', pattern: '^([A-Za-z0-9._-]+/)*$', default: 'uploads/' },
+    UPLOAD_MAX_BYTES: { type: 'integer', minimum: 1, default: 4 * 1024 ** 3 },
+    UPLOAD_MAX_DURATION_SECONDS: { type: 'integer', minimum: 1, default: 600 },
+    OUTPUT_PREFIX: {
+      type: 'string',
+      pattern: '^(gs://[a-z0-9._-]{3,222}/|file:///)(.*/)?$',
+      default: 'file:///var/tmp/splatflow/requests/',
+    },
+    STATUS_URL: { type: 'string', default: '/status' },
+    SIGNED_URL_TTL_SECONDS: { type: 'integer', minimum: 60, maximum: 7 * 86400, default: 3600 },
+    SIGNING_KEY_FILE: { type: 'string', nullable: true },
+    WEBHOOK_SECRET: { type: 'string', minLength: 16, nullable: true },
+    WEBHOOK_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 4 },
+    WEBHOOK_ALLOW_HTTP: { type: 'boolean', default: false },
+    WORKFLOW_LOCATION: { type: 'string', pattern: '^[a-z0-9-]+$', default: 'us-central1' },
+    WORKFLOW_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$', default: 'reconstruct' },
+    WORKFLOWS_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
+    MAX_CONCURRENT_RECONSTRUCTIONS: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
+    DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 6 * 3600 },
+    DISPATCH_START_LEASE_SECONDS: { type: 'integer', minimum: 10, maximum: 3600, default: 120 },
+    DISPATCH_START_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
+    DISPATCH_RETRY_DELAY_MS: { type: 'integer', minimum: 1, maximum: 60000, default: 1000 },
+    AUTO_DISPATCH: { type: 'boolean', default: true },
+    RECONCILE_BATCH: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+  },
+};
+
+export const loadIngressConfig = (env: Record<string, string | undefined> = process.env): IngressConfig =>
+  loadConfig(schema, env);

@@ -1,0 +1,83 @@
+/**
+ * RequestStore: the request records in Firestore, the source of truth. Only single-document
+ * reads, creates, transactions and equality queries are used (what the emulator and every
+ * Firestore edition serve alike).
+ */
+import { Firestore } from '@google-cloud/firestore';
+import type { Change, RequestRecord } from './record.js';
+
+/** gRPC ALREADY_EXISTS, answered by `create()` for a document that exists. */
+const ALREADY_EXISTS = 6;
+
+export interface RejectedUpload {
+  bucket: string;
+  name: string;
+  generation: string;
+  reason: string;
+  received_at: string;
+}
+
+export type StoreChange = Change | { kind: 'not_found' };
+
+export class RequestStore {
+  private readonly requests;
+  private readonly rejected;
+
+  constructor(private readonly db: Firestore) {
+    this.requests = db.collection('requests');
+    this.rejected = db.collection('rejected_uploads');
+  }
+
+  /** False when a record with that id exists already (the caller's duplicate). */
+  async create(record: RequestRecord): Promise<boolean> {
+    try {
+      await this.requests.doc(record.request_id).create(record);
+      return true;
+    } catch (error) {
+      if ((error as { code?: number }).code === ALREADY_EXISTS) return false;
+      throw error;
+    }
+  }
+
+  async get(requestId: string): Promise<RequestRecord | undefined> {
+    const snapshot = await this.requests.doc(requestId).get();
+    return snapshot.exists ? (snapshot.data() as RequestRecord) : undefined;
+  }
+
+  async findByTokenHash(tokenHash: string): Promise<RequestRecord | undefined> {
+    const found = await this.requests.where('token_hash', '==', tokenHash).limit(1).get();
+    return found.docs[0]?.data() as RequestRecord | undefined;
+  }
+
+  async withStatus(status: RequestRecord['status'], limit: number): Promise<RequestRecord[]> {
+    const found = await this.requests.where('status', '==', status).limit(limit).get();
+    return found.docs.map((doc) => doc.data() as RequestRecord);
+  }
+
+  /** Applies `change` to the current record in one transaction; a refused change writes nothing. */
+  async change(requestId: string, change: (record: RequestRecord) => Change): Promise<StoreChange> {
+    const ref = this.requests.doc(requestId);
+    return this.db.runTransaction(async (transaction) => {
+      const snapshot = await transaction.get(ref);
+      if (!snapshot.exists) return { kind: 'not_found' } as const;
+      const outcome = change(snapshot.data() as RequestRecord);
+      if (outcome.kind === 'ok') transaction.set(ref, outcome.record);
+      return outcome;
+    });
+  }
+
+  /** Records an upload that starts no work, once per object generation. */
+  async reject(id: string, upload: RejectedUpload): Promise<void> {
+    await this.rejected.doc(id).set(upload);
+  }
+
+  async rejection(id: string): Promise<RejectedUpload | undefined> {
+    const snapshot = await this.rejected.doc(id).get();
+    return snapshot.exists ? (snapshot.data() as RejectedUpload) : undefined;
+  }
+}
+
+export function openFirestore(projectId: string): Firestore {
+  // Optional fields are left out rather than written as nulls.
+  return new Firestore({ projectId, ignoreUndefinedProperties: true });
+}

@@ -1,0 +1,22 @@
+/** A service-account key file made on the spot, so V4 signed URLs are signed offline in tests. */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function writeSigningKey(): { file: string; email: string } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const email = 'status-signer@splatflow-test.iam.gserviceaccount.com';
+  const file = join(mkdtempSync(join(tmpdir(), 'splatflow-key-')), 'key.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      type: 'service_account',
+      project_id: 'splatflow-test',
+      client_email: email,
+      private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }),
+    }),
+    { mode: 0o600 },
+  );
+  return { file, email };
+}
