@@ -91,6 +91,29 @@ describe('local stack', () => {
     }
   });
 
+  it('runs a triggered request end to end: trigger → dispatcher → Executions API → workflow → queue record', async () => {
+    const triggered = await call<{ request_id: string; callback_token: string }>(
+      `${urls.functions.trigger}/trigger-reconstruction`,
+      {
+        method: 'POST',
+        headers: { 'x-splatflow-caller': 'tester@example.com' },
+        body: { session_id: 'stack-e2e', input: { uri: 'gs://splatflow-local/inputs/video.mp4' } },
+      },
+    );
+    assert.equal(triggered.status, 202);
+    type Status = { status: string; stage?: string; error?: { stage?: string; message: string } };
+    let status: Status = { status: 'QUEUED' };
+    for (let i = 0; i < 300 && !['FAILED', 'COMPLETED'].includes(status.status); i++) {
+      await sleep(100);
+      status = (await call<Status>(`${urls.functions.status}/status?callback_token=${triggered.body.callback_token}`))
+        .body;
+    }
+    // No stage job is built in this checkout's definitions yet, so the chain ends at the first stage,
+    // reported by the workflow through the queue into the durable record.
+    if (status.status === 'FAILED') assert.equal(status.error?.stage, 'frames');
+    else assert.equal(status.status, 'COMPLETED');
+  });
+
   it('stops everything it started on SIGTERM', async () => {
     const redisPort = Number(new URL(urls.redis).port);
     const exited = new Promise((resolve) => stack.once('exit', resolve));
