@@ -304,9 +304,8 @@ peek:
   });
 });
 
-describe('retries', () => {
-  it('retries with backoff while a custom predicate says so, then gives up with the error', async () => {
-    const yaml = `
+/** A workflow whose try step counts its attempts and raises `error` each time; except answers the count. */
+const counting = (error: string, retry: string, subworkflows = '') => `
 main:
   steps:
     - init:
@@ -319,50 +318,44 @@ main:
                 assign:
                   - attempts: \${attempts + 1}
             - fail:
-                raise: {code: '\${attempts}'}
+                raise: ${error}
         retry:
-          predicate: \${below_three}
-          max_retries: 5
-          backoff: {initial_delay: 0.05, max_delay: 1, multiplier: 2}
+          ${retry.trim().replace(/\n/g, '\n          ')}
         except:
           as: e
           steps:
             - r:
                 return: \${attempts}
-below_three:
+${subworkflows}`;
+
+describe('retries', () => {
+  it('retries with backoff while a custom predicate says so, then gives up with the error', async () => {
+    const yaml = counting(
+      `{code: '\${attempts}'}`,
+      `
+predicate: \${below_three}
+max_retries: 5
+backoff: {initial_delay: 0.05, max_delay: 1, multiplier: 2}`,
+      `below_three:
   params: [e]
   steps:
     - r:
         return: \${e.code < 3}
-`;
+`,
+    );
     const started = Date.now();
     assert.equal(await run(yaml), 3, 'two retries, the third error is not retried');
     assert.ok(Date.now() - started >= 140, 'waited 0.05 s then 0.1 s');
   });
 
   it('max_retries bounds the attempts', async () => {
-    const yaml = `
-- init:
-    assign:
-      - attempts: 0
-- t:
-    try:
-      steps:
-        - count:
-            assign:
-              - attempts: \${attempts + 1}
-        - fail:
-            raise: {code: 503, tags: ["HttpError"]}
-    retry:
-      predicate: \${http.default_retry_predicate}
-      max_retries: 2
-      backoff: {initial_delay: 0.01, max_delay: 0.01, multiplier: 1}
-    except:
-      as: e
-      steps:
-        - r:
-            return: \${attempts}
-`;
+    const yaml = counting(
+      '{code: 503, tags: ["HttpError"]}',
+      `
+predicate: \${http.default_retry_predicate}
+max_retries: 2
+backoff: {initial_delay: 0.01, max_delay: 0.01, multiplier: 1}`,
+    );
     assert.equal(await run(yaml), 3);
   });
 
