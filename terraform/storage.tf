@@ -1,0 +1,66 @@
+# Buckets: uploads (user input, starts requests), work (per-request scratch, stage outputs),
+# results (what users download), sources (function source archives). All private, uniform access.
+
+locals {
+  buckets = {
+    uploads = { retention_days = var.upload_retention_days }
+    work    = { retention_days = var.scratch_retention_days }
+    results = { retention_days = var.result_retention_days }
+    sources = { retention_days = 0 }
+  }
+}
+
+resource "google_storage_bucket" "this" {
+  for_each = local.buckets
+
+  name                        = "${var.project_id}-${var.name_prefix}-${each.key}"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  force_destroy               = !var.deletion_protection
+  labels                      = local.labels
+
+  # Scratch and inputs expire; 0 keeps objects (function sources are replaced by content hash).
+  dynamic "lifecycle_rule" {
+    for_each = each.value.retention_days > 0 ? [each.value.retention_days] : []
+    content {
+      condition {
+        age = lifecycle_rule.value
+      }
+      action {
+        type = "Delete"
+      }
+    }
+  }
+
+  # Uploads interrupted part-way leave parts behind; they are never useful after a day.
+  lifecycle_rule {
+    condition {
+      age = 1
+    }
+    action {
+      type = "AbortIncompleteMultipartUpload"
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
+
+# Container images of the stage jobs (built by build-images.sh).
+resource "google_artifact_registry_repository" "images" {
+  repository_id = var.name_prefix
+  location      = var.region
+  format        = "DOCKER"
+  description   = "splatflow stage job images"
+  labels        = local.labels
+
+  cleanup_policies {
+    id     = "keep-recent"
+    action = "KEEP"
+    most_recent_versions {
+      keep_count = 5
+    }
+  }
+
+  depends_on = [google_project_service.this]
+}
