@@ -23,10 +23,3 @@ resource "google_project_iam_member" "eventarc" {
   role    = "roles/eventarc.eventReceiver"
   member  = google_service_account.eventarc.member
 }
-
-resource "google_cloud_run_v2_service_iam_member" "eventarc_invokes_on_upload" {
-  name     = google_cloudfunctions2_function.this["on-upload"].name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = google_service_account.eventarc.member
-}

@@ -23,12 +23,13 @@ locals {
   workflow_id = "projects/${var.project_id}/locations/${var.region}/workflows/${var.name_prefix}-reconstruct"
 
   # One module serves every target and reads its whole configuration at start-up, so every
-  # function gets the same environment. The Redis password comes separately, from Secret Manager.
+  # function gets the same environment. The Redis password comes separately, from Secret Manager;
+  # REDIS_TLS_CA holds every CA Memorystore lists, so a CA rotation does not break TLS.
   function_env = {
     LOG_LEVEL                      = var.log_level
     GOOGLE_CLOUD_PROJECT           = var.project_id
     REDIS_URL                      = "rediss://${google_redis_instance.queue.host}:${google_redis_instance.queue.port}"
-    REDIS_TLS_CA                   = google_redis_instance.queue.server_ca_certs[0].cert
+    REDIS_TLS_CA                   = join("", google_redis_instance.queue.server_ca_certs[*].cert)
     REDIS_KEY_PREFIX               = var.name_prefix
     FIRESTORE_DATABASE             = google_firestore_database.this.name
     UPLOAD_BUCKET                  = google_storage_bucket.this["uploads"].name

@@ -17,8 +17,31 @@ locals {
     "dispatch/workflows.invoker" = { function = "dispatch", role = "roles/workflows.invoker" }
     "reconcile/workflows.viewer" = { function = "reconcile", role = "roles/workflows.viewer" }
   }
-  # Functions that wake the dispatcher after an enqueue or a completion.
-  dispatch_callers = toset(["queue", "trigger", "on-upload", "preprocess-video", "reconcile"])
+
+  # Who may invoke which function (run.invoker on its Cloud Run service), in one table.
+  function_invokers = merge(
+    # Functions that wake the dispatcher after an enqueue or a completion.
+    {
+      for caller in ["queue", "trigger", "on-upload", "preprocess-video", "reconcile"] :
+      "dispatch/fn-${caller}" => { function = "dispatch", member = google_service_account.function[caller].member }
+    },
+    # The scheduled ones, called by Cloud Scheduler (scheduler.tf).
+    {
+      for name, _ in local.schedules :
+      "${name}/scheduler" => { function = name, member = google_service_account.scheduler.member }
+    },
+    {
+      # Eventarc delivers upload events (eventarc.tf).
+      "on-upload/eventarc" = { function = "on-upload", member = google_service_account.eventarc.member }
+      # The workflow reports stage progress and the final status (PUT /status/{id}, OIDC).
+      "queue/workflow" = { function = "queue", member = google_service_account.workflow.member }
+    },
+    # Callers of the API (trigger, preprocess, status) named by the operator.
+    {
+      for pair in setproduct(["trigger", "preprocess-video", "status"], var.api_invoker_members) :
+      "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
+    },
+  )
 
   # Stages: every stage reads and writes the request's work folder; frames reads the upload;
   # export publishes to the results bucket.
@@ -75,20 +98,8 @@ resource "google_service_account_iam_member" "status_signs_urls" {
   member             = google_service_account.function["status"].member
 }
 
-resource "google_cloud_run_v2_service_iam_member" "dispatch_callers" {
-  for_each = local.dispatch_callers
-  name     = google_cloudfunctions2_function.this["dispatch"].name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = google_service_account.function[each.key].member
-}
-
-# Callers of the public API (trigger, preprocess, status) named by the operator.
-resource "google_cloud_run_v2_service_iam_member" "api_invokers" {
-  for_each = {
-    for pair in setproduct(["trigger", "preprocess-video", "status"], var.api_invoker_members) :
-    "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
-  }
+resource "google_cloud_run_v2_service_iam_member" "invokers" {
+  for_each = local.function_invokers
   name     = google_cloudfunctions2_function.this[each.value.function].name
   location = var.region
   role     = "roles/run.invoker"
@@ -190,12 +201,4 @@ resource "google_storage_bucket_iam_member" "workflow_reads_work" {
   bucket = google_storage_bucket.this["work"].name
   role   = "roles/storage.objectViewer"
   member = google_service_account.workflow.member
-}
-
-# Reports stage progress and the final status to the queue service (PUT /status/{id}, OIDC).
-resource "google_cloud_run_v2_service_iam_member" "workflow_reports_status" {
-  name     = google_cloudfunctions2_function.this["queue"].name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = google_service_account.workflow.member
 }

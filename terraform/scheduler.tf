@@ -1,6 +1,6 @@
 # Periodic work: the dispatcher (catches up when no enqueue or completion woke it), the
 # reconciler (Redis vs Firestore vs Workflows), and lease expiry. Calls carry an OIDC token of the
-# scheduler's own account, the only account allowed to invoke these three.
+# scheduler's own account, which may invoke these three (iam.tf).
 
 locals {
   schedules = {
@@ -14,14 +14,6 @@ resource "google_service_account" "scheduler" {
   account_id   = "${var.name_prefix}-scheduler"
   display_name = "splatflow: Cloud Scheduler calls"
   depends_on   = [google_project_service.this]
-}
-
-resource "google_cloud_run_v2_service_iam_member" "scheduler_invokes" {
-  for_each = local.schedules
-  name     = google_cloudfunctions2_function.this[each.key].name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = google_service_account.scheduler.member
 }
 
 resource "google_cloud_scheduler_job" "this" {
@@ -46,5 +38,5 @@ resource "google_cloud_scheduler_job" "this" {
     }
   }
 
-  depends_on = [google_cloud_run_v2_service_iam_member.scheduler_invokes]
+  depends_on = [google_cloud_run_v2_service_iam_member.invokers]
 }

@@ -54,6 +54,14 @@ resource "google_artifact_registry_repository" "images" {
   description   = "splatflow stage job images"
   labels        = local.labels
 
+  # Old builds go after 30 days, but the 5 newest of each image stay (a deployment may still use one).
+  cleanup_policies {
+    id     = "delete-old"
+    action = "DELETE"
+    condition {
+      older_than = "2592000s"
+    }
+  }
   cleanup_policies {
     id     = "keep-recent"
     action = "KEEP"

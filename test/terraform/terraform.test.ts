@@ -134,7 +134,7 @@ describe('functions', () => {
     const env = tf.locals.function_env as Record<string, string>;
     assert.ok(!('REDIS_PASSWORD' in env), 'the password must not be a plain environment variable');
     assert.match(env.REDIS_URL ?? '', /^rediss:\/\//, 'Redis is reached over TLS');
-    assert.equal(env.REDIS_TLS_CA, '${google_redis_instance.queue.server_ca_certs[0].cert}');
+    assert.equal(env.REDIS_TLS_CA, '${join("", google_redis_instance.queue.server_ca_certs[*].cert)}');
   });
 
   it('reaches Redis by direct VPC egress for private ranges only, and uses no connector anywhere', () => {
