@@ -14,16 +14,13 @@ locals {
     reconcile          = { entry_point = "reconcile", timeout_seconds = 300 }
   }
 
-  # Functions call each other by these URLs. They are known before the functions exist, so the
-  # functions can name one another (and the workflow) without a dependency cycle.
-  function_url = {
-    for name, _ in local.functions :
-    name => "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-${name}"
-  }
-  workflow_id = "projects/${var.project_id}/locations/${var.region}/workflows/${var.name_prefix}-reconstruct"
+  # The status URL handed to callers. Known before the function exists (gen2 functions answer on
+  # their cloudfunctions.net URL too), so the functions can name it without a dependency cycle.
+  status_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-status/status"
 
-  # One module serves every target and reads its whole configuration at start-up, so every
-  # function gets the same environment. The Redis password comes separately, from Secret Manager;
+  # One module serves every target and reads its whole configuration at start-up
+  # (functions/queue/config.ts, functions/ingress/config.ts), so every function gets the same
+  # environment; secrets (REDIS_PASSWORD, WEBHOOK_SECRET) come from Secret Manager.
   # REDIS_TLS_CA holds every CA Memorystore lists, so a CA rotation does not break TLS.
   function_env = {
     LOG_LEVEL                      = var.log_level
@@ -31,16 +28,14 @@ locals {
     REDIS_URL                      = "rediss://${google_redis_instance.queue.host}:${google_redis_instance.queue.port}"
     REDIS_TLS_CA                   = join("", google_redis_instance.queue.server_ca_certs[*].cert)
     REDIS_KEY_PREFIX               = var.name_prefix
-    FIRESTORE_DATABASE             = google_firestore_database.this.name
-    UPLOAD_BUCKET                  = google_storage_bucket.this["uploads"].name
-    WORK_BUCKET                    = google_storage_bucket.this["work"].name
-    RESULTS_BUCKET                 = google_storage_bucket.this["results"].name
-    WORKFLOW_NAME                  = local.workflow_id
+    AUTH_MODE                      = "google"
+    UPLOADS_PREFIX                 = var.uploads_prefix
+    OUTPUT_PREFIX                  = "gs://${google_storage_bucket.this["work"].name}/requests/"
+    STATUS_URL                     = local.status_url
+    WORKFLOW_LOCATION              = var.region
+    WORKFLOW_NAME                  = local.workflow_name
     MAX_CONCURRENT_RECONSTRUCTIONS = tostring(var.max_concurrent_reconstructions)
-    DISPATCH_URL                   = local.function_url["dispatch"]
-    STATUS_URL                     = local.function_url["status"]
   }
-
   # What the source archive holds: the compiled code and the package files. This mirrors
   # .gcloudignore (tests check the two agree); the cloud build installs production dependencies
   # from the lock file and runs no build script (GOOGLE_NODE_RUN_SCRIPTS is empty).
@@ -110,13 +105,19 @@ resource "google_cloudfunctions2_function" "this" {
     all_traffic_on_latest_revision = true
     # Reachable from the internet only with an IAM-authorised identity (run.invoker, iam.tf).
     ingress_settings      = "ALLOW_ALL"
-    environment_variables = local.function_env
+    # Only the dispatcher starts workflow executions (it alone holds workflows.invoker): the
+    # others do not start one in-process after an enqueue or a completion; the dispatcher's
+    # schedule picks the request up within a minute.
+    environment_variables = merge(local.function_env, { AUTO_DISPATCH = tostring(each.key == "dispatch") })
 
-    secret_environment_variables {
-      key        = "REDIS_PASSWORD"
-      project_id = var.project_id
-      secret     = google_secret_manager_secret.redis_auth.secret_id
-      version    = google_secret_manager_secret_version.redis_auth.version
+    dynamic "secret_environment_variables" {
+      for_each = local.function_secrets
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value.secret
+        version    = secret_environment_variables.value.version
+      }
     }
 
     direct_vpc_egress = "VPC_EGRESS_PRIVATE_RANGES_ONLY"

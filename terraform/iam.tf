@@ -4,14 +4,13 @@
 # The scheduler's and Eventarc's accounts live in scheduler.tf and eventarc.tf.
 
 locals {
-  # Which functions need what, beyond Firestore and the Redis secret (which every function needs:
-  # they share one module that opens Redis and Firestore at start-up).
+  # Which functions need what, beyond Firestore and the secrets (which every function needs: they
+  # share one module that opens Redis and Firestore and reads its secrets at start-up).
   function_bucket_readers = {
     "on-upload/uploads"        = { function = "on-upload", bucket = "uploads" }
     "trigger/uploads"          = { function = "trigger", bucket = "uploads" }
     "preprocess-video/uploads" = { function = "preprocess-video", bucket = "uploads" }
     "status/work"              = { function = "status", bucket = "work" }
-    "status/results"           = { function = "status", bucket = "results" }
   }
   function_project_roles = {
     "dispatch/workflows.invoker" = { function = "dispatch", role = "roles/workflows.invoker" }
@@ -20,11 +19,6 @@ locals {
 
   # Who may invoke which function (run.invoker on its Cloud Run service), in one table.
   function_invokers = merge(
-    # Functions that wake the dispatcher after an enqueue or a completion.
-    {
-      for caller in ["queue", "trigger", "on-upload", "preprocess-video", "reconcile"] :
-      "dispatch/fn-${caller}" => { function = "dispatch", member = google_service_account.function[caller].member }
-    },
     # The scheduled ones, called by Cloud Scheduler (scheduler.tf).
     {
       for name, _ in local.schedules :
@@ -43,13 +37,11 @@ locals {
     },
   )
 
-  # Stages: every stage reads and writes the request's work folder; frames reads the upload;
-  # export publishes to the results bucket.
+  # Stages: every stage reads and writes the request's work folder; frames reads the upload.
   job_bucket_roles = merge(
     { for stage, _ in local.stages : "${stage}/work" => { stage = stage, bucket = "work", role = "roles/storage.objectUser" } },
     {
       "frames/uploads" = { stage = "frames", bucket = "uploads", role = "roles/storage.objectViewer" }
-      "export/results" = { stage = "export", bucket = "results", role = "roles/storage.objectUser" }
     },
   )
 }
@@ -71,10 +63,13 @@ resource "google_project_iam_member" "function_firestore" {
 }
 
 resource "google_secret_manager_secret_iam_member" "functions" {
-  for_each  = local.functions
-  secret_id = google_secret_manager_secret.redis_auth.id
+  for_each = {
+    for pair in setproduct(keys(local.functions), keys(local.function_secrets)) :
+    "${pair[0]}/${pair[1]}" => { function = pair[0], secret = local.function_secrets[pair[1]].secret }
+  }
+  secret_id = each.value.secret
   role      = "roles/secretmanager.secretAccessor"
-  member    = google_service_account.function[each.key].member
+  member    = google_service_account.function[each.value.function].member
 }
 
 resource "google_storage_bucket_iam_member" "function_readers" {

@@ -10,7 +10,7 @@ output "preprocess_url" {
 
 output "status_url" {
   description = "GET with ?callback_token=… for a request's status and, when done, signed result URLs."
-  value       = "${google_cloudfunctions2_function.this["status"].service_config[0].uri}/status"
+  value       = local.status_url
 }
 
 output "upload_bucket" {
@@ -18,9 +18,9 @@ output "upload_bucket" {
   value       = google_storage_bucket.this["uploads"].name
 }
 
-output "results_bucket" {
-  description = "Where finished scenes and meshes are published."
-  value       = google_storage_bucket.this["results"].name
+output "webhook_secret_command" {
+  description = "Prints the key that signs webhook deliveries (X-Splatflow-Signature)."
+  value       = "gcloud secrets versions access latest --secret=${google_secret_manager_secret.webhook.secret_id} --project=${var.project_id}"
 }
 
 output "image_repository" {
@@ -30,5 +30,5 @@ output "image_repository" {
 
 output "first_upload" {
   description = "How to start a first reconstruction."
-  value       = "gcloud storage cp my-video.mp4 gs://${google_storage_bucket.this["uploads"].name}/uploads/my-video.mp4"
+  value       = "gcloud storage cp my-video.mp4 gs://${google_storage_bucket.this["uploads"].name}/${var.uploads_prefix}my-video.mp4"
 }

@@ -1,11 +1,15 @@
-# Buckets: uploads (user input, starts requests), work (per-request scratch, stage outputs),
-# results (what users download), sources (function source archives). All private, uniform access.
+# Buckets, all private with uniform access:
+# - uploads: user input; a finalized object starts a request;
+# - work: one folder per request, requests/{id}/{stage}/ (the stage contract, jobs/README.md): every
+#   stage's outputs, the intermediate ones and the results the status endpoint signs URLs for. A
+#   request's files expire together: lifecycle rules match name prefixes, and the request id comes
+#   before the stage, so scratch cannot expire apart from results;
+# - sources: function source archives.
 
 locals {
   buckets = {
     uploads = { retention_days = var.upload_retention_days }
-    work    = { retention_days = var.scratch_retention_days }
-    results = { retention_days = var.result_retention_days }
+    work    = { retention_days = var.request_retention_days }
     sources = { retention_days = 0 }
   }
 }
@@ -20,7 +24,7 @@ resource "google_storage_bucket" "this" {
   force_destroy               = !var.deletion_protection
   labels                      = local.labels
 
-  # Scratch and inputs expire; 0 keeps objects (function sources are replaced by content hash).
+  # Uploads and request folders expire; 0 keeps objects (function sources are replaced by content hash).
   dynamic "lifecycle_rule" {
     for_each = each.value.retention_days > 0 ? [each.value.retention_days] : []
     content {

@@ -40,6 +40,16 @@ variable "public_status_endpoint" {
   default     = false
 }
 
+variable "uploads_prefix" {
+  description = "Folder of the uploads bucket whose videos and image sets start requests (ends with /)."
+  type        = string
+  default     = "uploads/"
+  validation {
+    condition     = can(regex("^([A-Za-z0-9._-]+/)*$", var.uploads_prefix))
+    error_message = "uploads_prefix: folder names separated and ended by /, or empty."
+  }
+}
+
 variable "max_concurrent_reconstructions" {
   description = "How many reconstructions run at once (bounded by your Cloud Run L4 GPU quota)."
   type        = number
@@ -96,16 +106,10 @@ variable "upload_retention_days" {
   default     = 30
 }
 
-variable "scratch_retention_days" {
-  description = "Days a request's intermediate files (frames, sparse model, depth) are kept in the work bucket."
+variable "request_retention_days" {
+  description = "Days a request's folder in the work bucket (intermediate files and results) is kept; 0 keeps it."
   type        = number
-  default     = 7
-}
-
-variable "result_retention_days" {
-  description = "Days results are kept in the results bucket; 0 keeps them."
-  type        = number
-  default     = 0
+  default     = 30
 }
 
 variable "dispatch_schedule" {

@@ -2,8 +2,12 @@
 # the workflow's own ${...} expressions reach Workflows untouched (an inline or templatefile()
 # source would need every one written as $${...}). Deployment values reach it as environment
 # variables, read in the YAML with sys.get_env().
+locals {
+  workflow_name = "${var.name_prefix}-reconstruct"
+}
+
 resource "google_workflows_workflow" "reconstruct" {
-  name                = "${var.name_prefix}-reconstruct"
+  name                = local.workflow_name
   region              = var.region
   description         = "splatflow: run the stage jobs of one reconstruction request"
   service_account     = google_service_account.workflow.id
@@ -12,11 +16,15 @@ resource "google_workflows_workflow" "reconstruct" {
   labels              = local.labels
   source_contents     = file("${local.repo_root}/workflows/reconstruct.yaml")
 
+  # Project and region are the workflow's own (GOOGLE_CLOUD_PROJECT_ID, GOOGLE_CLOUD_LOCATION).
   user_env_vars = {
-    QUEUE_URL       = google_cloudfunctions2_function.this["queue"].service_config[0].uri
-    WORK_BUCKET     = google_storage_bucket.this["work"].name
-    RESULTS_BUCKET  = google_storage_bucket.this["results"].name
-    JOB_NAME_PREFIX = "projects/${var.project_id}/locations/${var.region}/jobs/${var.name_prefix}-"
+    QUEUE_URL  = google_cloudfunctions2_function.this["queue"].service_config[0].uri
+    JOB_PREFIX = "${var.name_prefix}-"
+    # How long the jobs.run connector waits for a stage: every attempt Cloud Run may make of the
+    # task, each up to its timeout (the rule local/jobs/definitions.ts applies locally).
+    STAGE_TIMEOUTS = jsonencode({
+      for name, stage in local.stages : name => stage.timeout_seconds * (stage.max_retries + 1)
+    })
   }
 
   depends_on = [google_project_service.this]

@@ -4,8 +4,17 @@
  * binary can run here, so tests assert on this structure.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { parse } from '@cdktf/hcl2json';
+
+/**
+ * Loaded untyped on purpose: the package's type declarations pull TypeScript's DOM library into the
+ * whole program (`/// <reference lib="dom" />`), which changes `fetch`/`Headers` types everywhere.
+ */
+const hcl2json = createRequire(import.meta.url)('@cdktf/hcl2json') as {
+  parse(filename: string, contents: string): Promise<Record<string, unknown>>;
+};
+export const parseHcl = (filename: string, contents: string) => hcl2json.parse(filename, contents);
 
 export type Body = Record<string, unknown>;
 
@@ -39,7 +48,7 @@ export async function loadModule(dir: string): Promise<TerraformModule> {
   for (const file of names) {
     const text = await readFile(join(dir, file), 'utf8');
     module.files.set(file, text);
-    const parsed = (await parse(file, text)) as Record<string, Record<string, unknown>>;
+    const parsed = (await parseHcl(file, text)) as Record<string, Record<string, unknown>>;
     for (const kind of ['resource', 'data']) {
       for (const [type, byName] of Object.entries(parsed[kind] ?? {})) {
         for (const [name, bodies] of Object.entries(byName as Record<string, Body[]>)) {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parse } from '@cdktf/hcl2json';
+import { parseHcl } from '../support/terraform.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -46,7 +46,7 @@ describe('build-images.sh', () => {
     const { stdout, stderr } = await run(script(), ['my-project', 'europe-west4', 'sf'], {
       env: { ...process.env, DRY_RUN: '1' },
     });
-    const parsed = (await parse('images.auto.tfvars', stdout)) as { images: Record<string, string> };
+    const parsed = (await parseHcl('images.auto.tfvars', stdout)) as { images: Record<string, string> };
     assert.deepEqual(Object.keys(parsed.images).sort(), Object.keys(images).sort());
     for (const [name, tag] of Object.entries(parsed.images)) {
       assert.match(tag, new RegExp(`^europe-west4-docker\\.pkg\\.dev/my-project/sf/${name}:[\\w-]+$`));
