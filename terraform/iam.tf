@@ -37,9 +37,11 @@ locals {
     },
   )
 
-  # Stages: every stage reads and writes the request's work folder; frames reads the upload.
+  # Stages: every stage reads and writes the request's work folder and reads the assets (models);
+  # frames reads the upload.
   job_bucket_roles = merge(
     { for stage, _ in local.stages : "${stage}/work" => { stage = stage, bucket = "work", role = "roles/storage.objectUser" } },
+    { for stage, _ in local.stages : "${stage}/assets" => { stage = stage, bucket = "assets", role = "roles/storage.objectViewer" } },
     {
       "frames/uploads" = { stage = "frames", bucket = "uploads", role = "roles/storage.objectViewer" }
     },

@@ -32,9 +32,12 @@ resource "google_cloud_run_v2_job" "stage" {
           )
         }
 
-        env {
-          name  = "SPLATFLOW_STAGE"
-          value = each.key
+        dynamic "env" {
+          for_each = merge(lookup(var.stage_environment, each.key, {}), { SPLATFLOW_STAGE = each.key })
+          content {
+            name  = env.key
+            value = env.value
+          }
         }
       }
 
@@ -50,6 +53,10 @@ resource "google_cloud_run_v2_job" "stage" {
   }
 
   lifecycle {
+    precondition {
+      condition     = length(setsubtract(keys(var.stage_environment), keys(local.stages))) == 0
+      error_message = "stage_environment names stages jobs/definitions.json does not define: ${join(", ", setsubtract(keys(var.stage_environment), keys(local.stages)))}."
+    }
     precondition {
       condition     = contains(keys(var.images), each.value.image)
       error_message = "No image for ${each.value.image} (stage ${each.key}): run terraform/build-images.sh and pass its output as var.images."

@@ -23,6 +23,11 @@ output "webhook_secret_command" {
   value       = "gcloud secrets versions access latest --secret=${google_secret_manager_secret.webhook.secret_id} --project=${var.project_id}"
 }
 
+output "assets_bucket" {
+  description = "Where models the stages read go (the depth model: see stage_environment)."
+  value       = google_storage_bucket.this["assets"].name
+}
+
 output "image_repository" {
   description = "Artifact Registry path that build-images.sh pushes to."
   value       = "${var.region}-docker.pkg.dev/${var.project_id}/${google_artifact_registry_repository.images.repository_id}"

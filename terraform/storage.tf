@@ -4,12 +4,14 @@
 #   stage's outputs, the intermediate ones and the results the status endpoint signs URLs for. A
 #   request's files expire together: lifecycle rules match name prefixes, and the request id comes
 #   before the stage, so scratch cannot expire apart from results;
+# - assets: what stages read besides a request, such as the depth model (stage_environment names it);
 # - sources: function source archives.
 
 locals {
   buckets = {
     uploads = { retention_days = var.upload_retention_days }
     work    = { retention_days = var.request_retention_days }
+    assets  = { retention_days = 0 }
     sources = { retention_days = 0 }
   }
 }

@@ -24,6 +24,12 @@ variable "images" {
   type        = map(string)
 }
 
+variable "stage_environment" {
+  description = "Extra environment of stage jobs, by stage: for example { depth = { SPLATFLOW_DEPTH_MODEL_URI = \"gs://<project>-<prefix>-assets/depth_anything_v2_vits.onnx\", SPLATFLOW_DEPTH_MODEL_SHA256 = \"…\" } }."
+  type        = map(map(string))
+  default     = {}
+}
+
 variable "api_invoker_members" {
   description = "IAM members allowed to call the trigger, preprocess-video and status functions (for example user:alice@example.com, serviceAccount:app@p.iam.gserviceaccount.com)."
   type        = list(string)

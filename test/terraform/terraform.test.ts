@@ -89,6 +89,9 @@ describe('stage jobs', () => {
     assert.equal(task.timeout, '${each.value.timeout_seconds}s');
     assert.equal(task.max_retries, '${each.value.max_retries}');
     assert.equal(task.service_account, '${google_service_account.job[each.key].email}');
+    const env = dynamicBlock(container, 'env');
+    assert.equal(env.forEach, '${merge(lookup(var.stage_environment, each.key, {}), { SPLATFLOW_STAGE = each.key })}');
+    assert.deepEqual(env.content, { name: '${env.key}', value: '${env.value}' });
     for (const [name, stage] of Object.entries(definitions.stages)) {
       assert.ok(definitions.images[stage.image], `stage ${name} names image ${stage.image}, not in images`);
       assert.ok(stage.timeout_seconds > 0 && stage.timeout_seconds <= 86400, `stage ${name} timeout`);
@@ -406,7 +409,7 @@ describe('buckets', () => {
     assert.equal(bucket.uniform_bucket_level_access, true);
     assert.equal(bucket.public_access_prevention, 'enforced');
     const buckets = tf.locals.buckets as Record<string, { retention_days: string }>;
-    assert.deepEqual(Object.keys(buckets).sort(), ['sources', 'uploads', 'work']);
+    assert.deepEqual(Object.keys(buckets).sort(), ['assets', 'sources', 'uploads', 'work']);
     assert.equal(buckets.work?.retention_days, '${var.request_retention_days}');
     assert.equal(buckets.uploads?.retention_days, '${var.upload_retention_days}');
     const rule = dynamicBlock(bucket, 'lifecycle_rule');
