@@ -86,7 +86,10 @@ resource "google_cloudfunctions2_function" "this" {
     entry_point     = each.value.entry_point
     service_account = google_service_account.build.id
     environment_variables = {
+      # dist/ is in the archive: no build script runs in the cloud.
       GOOGLE_NODE_RUN_SCRIPTS = ""
+      # The functions never run ONNX; onnxruntime-node's postinstall would fetch CUDA libraries.
+      ONNXRUNTIME_NODE_INSTALL = "skip"
     }
     source {
       storage_source {

@@ -5,8 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { createLogger, type Logger } from '../../lib/log.js';
 import {
@@ -130,7 +131,7 @@ describe('functions', () => {
     assert.equal(build.entry_point, '${each.value.entry_point}');
     assert.match(String(build.runtime), /^nodejs(2[2-9])$/);
     // The archive holds dist/: the cloud build must not run `npm run build` again.
-    assert.deepEqual(build.environment_variables, { GOOGLE_NODE_RUN_SCRIPTS: '' });
+    assert.deepEqual(build.environment_variables, { GOOGLE_NODE_RUN_SCRIPTS: '', ONNXRUNTIME_NODE_INSTALL: 'skip' });
     const service = child(fn, 'service_config');
     assert.equal(service.service_account_email, '${google_service_account.function[each.key].email}');
     const secrets = dynamicBlock(service, 'secret_environment_variables');
@@ -168,6 +169,19 @@ describe('functions', () => {
       const underIncluded = include.some((pattern) => entry.startsWith(pattern.replace(/\*\*$/, '')));
       if (underIncluded) assert.ok(exclude.includes(entry), `.gcloudignore ignores ${entry}; the archive must too`);
       assert.ok(!include.includes(entry), `.gcloudignore ignores ${entry}, the archive includes it`);
+    }
+  });
+
+  it('can archive every source file: the archive reads them with file(), which takes UTF-8 text only', async () => {
+    const exclude = tf.locals.function_source_exclude as string[];
+    const files = (await readdir(join(root, 'dist'), { recursive: true, withFileTypes: true }))
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(root, join(entry.parentPath, entry.name)))
+      .filter((file) => !exclude.some((prefix) => file.startsWith(prefix)));
+    assert.ok(files.includes('dist/functions/index.js'), 'run npm run build first');
+    const utf8 = new TextDecoder('utf-8', { fatal: true });
+    for (const file of [...files, 'package.json', 'package-lock.json']) {
+      assert.doesNotThrow(() => utf8.decode(readFileSync(join(root, file))), `${file} is not UTF-8 text`);
     }
   });
 
