@@ -7,10 +7,6 @@ provider "google" {
   region  = var.region
 }
 
-data "google_project" "this" {
-  project_id = var.project_id
-}
-
 locals {
   repo_root = abspath("${path.module}/..")
 

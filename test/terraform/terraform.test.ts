@@ -444,6 +444,16 @@ describe('variables and outputs', () => {
     }
   });
 
+  it('leaves no local or data source unused', () => {
+    const allText = [...tf.files.values()].join('\n');
+    for (const name of Object.keys(tf.locals)) {
+      assert.ok(new RegExp(`local\\.${name}\\b`).test(allText), `local ${name} is never used`);
+    }
+    for (const block of tf.blocks.filter((b) => b.kind === 'data')) {
+      assert.ok(allText.includes(`data.${block.type}.${block.name}`), `data.${block.type}.${block.name} is never used`);
+    }
+  });
+
   it('outputs the trigger and status URLs, the upload bucket and how to upload a first video', () => {
     for (const name of ['trigger_url', 'status_url', 'upload_bucket', 'first_upload']) {
       assert.ok(tf.outputs.get(name)?.description, `output ${name}`);
