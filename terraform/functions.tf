@@ -118,8 +118,8 @@ resource "google_cloudfunctions2_function" "this" {
       content {
         key        = secret_environment_variables.key
         project_id = var.project_id
-        secret     = secret_environment_variables.value.secret
-        version    = secret_environment_variables.value.version
+        secret     = google_secret_manager_secret.this[secret_environment_variables.value].secret_id
+        version    = google_secret_manager_secret_version.this[secret_environment_variables.value].version
       }
     }
 

@@ -67,9 +67,9 @@ resource "google_project_iam_member" "function_firestore" {
 resource "google_secret_manager_secret_iam_member" "functions" {
   for_each = {
     for pair in setproduct(keys(local.functions), keys(local.function_secrets)) :
-    "${pair[0]}/${pair[1]}" => { function = pair[0], secret = local.function_secrets[pair[1]].secret }
+    "${pair[0]}/${pair[1]}" => { function = pair[0], secret = local.function_secrets[pair[1]] }
   }
-  secret_id = each.value.secret
+  secret_id = google_secret_manager_secret.this[each.value.secret].id
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.function[each.value.function].member
 }

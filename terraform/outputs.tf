@@ -20,7 +20,7 @@ output "upload_bucket" {
 
 output "webhook_secret_command" {
   description = "Prints the key that signs webhook deliveries (X-Splatflow-Signature)."
-  value       = "gcloud secrets versions access latest --secret=${google_secret_manager_secret.webhook.secret_id} --project=${var.project_id}"
+  value       = "gcloud secrets versions access latest --secret=${google_secret_manager_secret.this["webhook-secret"].secret_id} --project=${var.project_id}"
 }
 
 output "assets_bucket" {

@@ -137,9 +137,15 @@ describe('functions', () => {
     const secrets = dynamicBlock(service, 'secret_environment_variables');
     assert.equal(secrets.forEach, '${local.function_secrets}');
     assert.equal(secrets.content.key, '${secret_environment_variables.key}');
-    const secretEnv = tf.locals.function_secrets as Record<string, { secret: string }>;
-    assert.deepEqual(secretEnv.REDIS_PASSWORD?.secret, '${google_secret_manager_secret.redis_auth.secret_id}');
-    assert.deepEqual(secretEnv.WEBHOOK_SECRET?.secret, '${google_secret_manager_secret.webhook.secret_id}');
+    assert.equal(
+      secrets.content.secret,
+      '${google_secret_manager_secret.this[secret_environment_variables.value].secret_id}',
+    );
+    const secretEnv = tf.locals.function_secrets as Record<string, string>;
+    assert.deepEqual(secretEnv, { REDIS_PASSWORD: 'redis-auth', WEBHOOK_SECRET: 'webhook-secret' });
+    const values = tf.locals.secret_values as Record<string, string>;
+    assert.equal(values['redis-auth'], '${google_redis_instance.queue.auth_string}');
+    assert.equal(values['webhook-secret'], '${random_password.webhook.result}');
     const env = tf.locals.function_env as Record<string, string>;
     for (const name of Object.keys(secretEnv)) assert.ok(!(name in env), `${name} must not be a plain variable`);
     assert.match(env.REDIS_URL ?? '', /^rediss:\/\//, 'Redis is reached over TLS');
@@ -274,8 +280,9 @@ describe('redis', () => {
     assert.equal(redis.auth_enabled, true);
     assert.equal(redis.transit_encryption_mode, 'SERVER_AUTHENTICATION');
     assert.equal(redis.connect_mode, 'PRIVATE_SERVICE_ACCESS');
-    const version = resource(tf, 'google_secret_manager_secret_version', 'redis_auth');
-    assert.equal(version.secret_data, '${google_redis_instance.queue.auth_string}');
+    const version = resource(tf, 'google_secret_manager_secret_version', 'this');
+    assert.equal(version.secret_data, '${local.secret_values[each.key]}');
+    assert.equal((tf.locals.secret_values as Body)['redis-auth'], '${google_redis_instance.queue.auth_string}');
   });
 });
 
