@@ -25,6 +25,7 @@ locals {
 resource "google_project_service" "this" {
   for_each = local.services
   service  = each.key
+
   # Other systems in the project may use the same APIs: destroying splatflow must not switch them off.
   disable_on_destroy = false
 }

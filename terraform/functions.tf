@@ -88,6 +88,7 @@ resource "google_cloudfunctions2_function" "this" {
     environment_variables = {
       # dist/ is in the archive: no build script runs in the cloud.
       GOOGLE_NODE_RUN_SCRIPTS = ""
+
       # The functions never run ONNX; onnxruntime-node's postinstall would fetch CUDA libraries.
       ONNXRUNTIME_NODE_INSTALL = "skip"
     }
@@ -106,8 +107,10 @@ resource "google_cloudfunctions2_function" "this" {
     min_instance_count             = 0
     max_instance_count             = var.function_max_instances
     all_traffic_on_latest_revision = true
+
     # Reachable from the internet only with an IAM-authorised identity (run.invoker, iam.tf).
-    ingress_settings      = "ALLOW_ALL"
+    ingress_settings = "ALLOW_ALL"
+
     # Only the dispatcher starts workflow executions (it alone holds workflows.invoker): the
     # others do not start one in-process after an enqueue or a completion; the dispatcher's
     # schedule picks the request up within a minute.

@@ -27,6 +27,7 @@ locals {
     {
       # Eventarc delivers upload events (eventarc.tf).
       "on-upload/eventarc" = { function = "on-upload", member = google_service_account.eventarc.member }
+
       # The workflow reports stage progress and the final status (PUT /status/{id}, OIDC).
       "queue/workflow" = { function = "queue", member = google_service_account.workflow.member }
     },

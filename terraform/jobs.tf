@@ -8,6 +8,7 @@ resource "google_cloud_run_v2_job" "stage" {
   location            = var.region
   deletion_protection = var.deletion_protection
   labels              = merge(local.labels, { stage = each.key })
+
   # GPUs on Cloud Run jobs arrived as a beta feature; BETA admits them either way.
   launch_stage = each.value.gpu > 0 ? "BETA" : null
 
@@ -22,6 +23,7 @@ resource "google_cloud_run_v2_job" "stage" {
 
       containers {
         image = var.images[each.value.image]
+
         # The whole argv as the entrypoint, so an args override can never drop the program.
         command = each.value.command
 

@@ -33,6 +33,7 @@ resource "google_service_networking_connection" "private_services" {
   network                 = google_compute_network.this.id
   service                 = "servicenetworking.googleapis.com"
   reserved_peering_ranges = [google_compute_global_address.private_services.name]
+
   # Deleting the peering fails while the producer (Redis) is still being torn down; abandoning it
   # lets `terraform destroy` finish and the network deletion removes it.
   deletion_policy = "ABANDON"
