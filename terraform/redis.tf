@@ -12,7 +12,8 @@ resource "google_redis_instance" "queue" {
   transit_encryption_mode = "SERVER_AUTHENTICATION"
   labels                  = local.labels
 
-  # The queue is a working set, not a store: losing it costs a re-enqueue by the reconciler.
+  # Never evict: a silently dropped lease, dedup key or queue entry is worse than a full Redis,
+  # which refuses writes (the functions answer 503) until it is resized.
   redis_configs = {
     maxmemory-policy = "noeviction"
   }
