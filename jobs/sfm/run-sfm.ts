@@ -6,6 +6,7 @@
  *   undistorted/images/      PINHOLE images the train stage reads
  *   undistorted/sparse/      the matching PINHOLE model
  */
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { readSparseModel, type SparseModel } from './colmap-model.js';
@@ -25,6 +26,8 @@ export interface SfmInput {
   scratchDir: string;
   params: SfmParams;
   progress?: (fraction: number) => void;
+  /** SIFT on the GPU; default: when an NVIDIA device is attached. */
+  gpu?: boolean;
   /** Tool binaries, overridable for a CUDA image that installs them elsewhere. */
   colmap?: string;
   glomap?: string;
@@ -81,7 +84,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   await writeFile(imageList, images.join('\n') + '\n');
   const threads = String(params.num_threads);
   // Debian's CPU build aborts without a display unless SIFT runs on the CPU (NOTES.md); the CUDA image matches on the GPU.
-  const gpu = findExecutable('nvidia-smi') ? '1' : '0';
+  const gpu = (input.gpu ?? existsSync('/dev/nvidiactl')) ? '1' : '0';
 
   const versionText = await runTool(colmap, ['help']);
   const tools: Record<string, string> = { colmap: /COLMAP\s+(\S+)/.exec(versionText)?.[1] ?? 'unknown' };
