@@ -112,6 +112,7 @@ async function execute(
   const ctx: StageContext<unknown> = {
     contract,
     params,
+    env: options.env,
     storage,
     log,
     progress,

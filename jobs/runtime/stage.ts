@@ -12,6 +12,8 @@ import type { Storage } from './storage.js';
 export interface StageContext<P> {
   contract: StageContract;
   params: P;
+  /** The process environment, for configuration an image provides (for example a model URI). */
+  env: Record<string, string | undefined>;
   storage: Storage;
   log: Logger;
   progress: ReportProgress;
