@@ -2,7 +2,6 @@
  * frames: the request's input → upright, size-capped JPEG frames. A video yields `target_frames`
  * frames, each the sharpest of its time window; an image set yields all its photos.
  */
-import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 import sharp from 'sharp';
@@ -149,33 +148,25 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
     );
   }
   const chosen = sharpestPerWindow(scored, params.target_frames);
-  const rawDir = join(ctx.scratch, 'raw');
-  await mkdir(rawDir, { recursive: true });
-  await ctx.timed('extract', () =>
+  const size = await ctx.timed('extract', () =>
     extractFrames(
       path,
+      info,
       chosen.map((f) => f.index),
-      rawDir,
+      {
+        longSide: params.max_long_side,
+        destination: (i) => join(ctx.outDir, frameName(i)),
+        onWritten: (n) => ctx.progress(0.6 + (0.35 * n) / chosen.length, 'writing frames'),
+      },
     ),
   );
-  ctx.progress(0.75, 'extracted');
-  const frames = await ctx.timed('normalise', async () => {
-    const records: FrameRecord[] = [];
-    for (const [i, frame] of chosen.entries()) {
-      const raw = join(rawDir, `${String(i).padStart(5, '0')}.png`);
-      const size = await normaliseImage(raw, join(ctx.outDir, frameName(i)), params.max_long_side);
-      await rm(raw);
-      records.push({
-        file: frameName(i),
-        source: String(frame.index),
-        time_s: frame.time_s,
-        sharpness: frame.sharpness,
-        ...size,
-      });
-      ctx.progress(0.75 + (0.2 * (i + 1)) / chosen.length, 'writing frames');
-    }
-    return records;
-  });
+  const frames = chosen.map((frame, i) => ({
+    file: frameName(i),
+    source: String(frame.index),
+    time_s: frame.time_s,
+    sharpness: frame.sharpness,
+    ...size,
+  }));
   return { source: 'video', count: frames.length, video: { ...info, frames_decoded: scored.length }, frames };
 }
 

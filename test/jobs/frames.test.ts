@@ -127,6 +127,17 @@ describe('frames from a video', () => {
     assert.ok((data[(info.height - 10) * info.width + 120] ?? 0) > 225, 'bottom is the white half');
   });
 
+  it('extracts the default 150 frames from a 200-frame clip', async () => {
+    const clip = join(work, 'many.mp4');
+    await testClip(clip, { width: 160, height: 120, seconds: 20, fps: 10 });
+    const prefix = join(work, 'many') + '/';
+    const run = await runStageProcess('frames', { input: clip, prefix });
+    assert.equal(run.code, 0, run.stderr);
+    const { manifest, metrics } = await framesOf(prefix);
+    assert.equal(metrics.count, 150);
+    assert.equal(manifest.outputs.length, 150);
+  });
+
   it('caps the long side and keeps the aspect ratio', async () => {
     const clip = join(work, 'wide.mp4');
     await testClip(clip, { width: 1280, height: 720, seconds: 2, fps: 10 });
