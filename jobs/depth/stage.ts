@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 import sharp from 'sharp';
 import { loadConfig } from '../../lib/config.js';
+import { isImageName } from '../image/names.js';
 import { InputRefused } from '../runtime/errors.js';
 import { defineStage, type StageContext } from '../runtime/stage.js';
 import { modelInputSize, normaliseRgb, quantise, resizeBilinear } from './geometry.js';
@@ -244,7 +245,7 @@ export const depthStage = defineStage<DepthParams, DepthMetrics>({
     });
 
     const frames: Frame[] = [];
-    for (const output of manifest.outputs.filter((o) => /\.(jpe?g|png)$/i.test(o.path))) {
+    for (const output of manifest.outputs.filter((o) => isImageName(o.path))) {
       const path = join(dir, output.path);
       const { width = 0, height = 0 } = await sharp(path).metadata();
       const modelSize = loaded.fixedSize ?? modelInputSize(width, height, params.input_size);

@@ -6,6 +6,7 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 import sharp from 'sharp';
+import { isImageName } from '../image/names.js';
 import { scoreImage, type ImageScores } from '../image/scores.js';
 import { InputRefused } from '../runtime/errors.js';
 import { defineStage } from '../runtime/stage.js';
@@ -114,7 +115,7 @@ export const filterStage = defineStage<FilterRules, FilterMetrics>({
     const { dir, manifest } = await ctx.readStage('frames');
     const files = manifest.outputs
       .map((o) => o.path)
-      .filter((p) => /\.(jpe?g|png)$/i.test(p))
+      .filter(isImageName)
       .sort();
     if (files.length < ctx.params.min_frames) {
       throw new InputRefused(`only ${files.length} frames to filter; at least ${ctx.params.min_frames} are needed`);

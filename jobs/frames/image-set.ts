@@ -4,15 +4,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
+import { isImageName } from '../image/names.js';
 import { InputRefused } from '../runtime/errors.js';
-
-const IMAGE = /\.(jpe?g|png|heic|heif|webp|tiff?)$/i;
-
-/** Photos only; hidden files and macOS resource forks (`__MACOSX/`, `._x.jpg`) are not photos. */
-export function isImageName(path: string): boolean {
-  const name = path.slice(path.lastIndexOf('/') + 1);
-  return IMAGE.test(name) && !name.startsWith('.') && !path.includes('__MACOSX/');
-}
 
 /**
  * Extracts the photos of a zip into `dir` under numbered names (so two `IMG_1.jpg` in

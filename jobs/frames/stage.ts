@@ -5,12 +5,13 @@
 import { join } from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 import sharp from 'sharp';
+import { isImageName } from '../image/names.js';
 import { normaliseImage } from '../image/normalise.js';
 import { ExecError } from '../runtime/exec.js';
 import { InputRefused } from '../runtime/errors.js';
 import { defineStage, type StageContext } from '../runtime/stage.js';
 import type { Storage } from '../runtime/storage.js';
-import { extractZipImages, isImageName } from './image-set.js';
+import { extractZipImages } from './image-set.js';
 import { probeVideo, type VideoInfo } from './probe.js';
 import { extractFrames, ffmpegVersion, scoreFrames } from './video.js';
 import { sharpestPerWindow } from './windows.js';
