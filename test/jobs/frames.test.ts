@@ -200,6 +200,12 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
       { max_duration_s: 2 },
       /lasts 3\.0 s; at most 2 s/,
     ],
+    [
+      'a file larger than max_input_bytes',
+      () => Promise.resolve(WATCH_VIDEO),
+      { max_input_bytes: 100_000 },
+      /the video is \d+ bytes; at most 100000 are accepted/,
+    ],
     ['a missing input', () => Promise.resolve(join(work, 'absent.mp4')), {}, /input not found/],
   ];
 
