@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { sha256File } from './checksum.js';
 import { parseContract, parseParams, type StageContract } from './contract.js';
-import { exitCodeFor, InputRefused, oneLineCause } from './errors.js';
+import { EXIT_INPUT_REFUSED, exitCodeFor, InputRefused, oneLineCause } from './errors.js';
 import { checkManifest, manifestSchema, type FileRecord, type Manifest } from './manifest.js';
 import { createProgress } from './progress.js';
 import { createLocalStorage } from './storage-local.js';
@@ -60,7 +60,7 @@ export async function runStage(registry: readonly AnyStage[], options: RunOption
   if (options.stage !== undefined) {
     if (env.SPLATFLOW_STAGE && env.SPLATFLOW_STAGE !== options.stage) {
       stderr(`stage ${options.stage} was started with SPLATFLOW_STAGE=${env.SPLATFLOW_STAGE}`);
-      return exitCodeFor(new InputRefused(''));
+      return EXIT_INPUT_REFUSED;
     }
     env.SPLATFLOW_STAGE = options.stage;
   }
