@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createLogger, type Logger } from '../../lib/log.js';
 import { sha256File } from './checksum.js';
+import { mapLimit } from './concurrency.js';
 import { parseContract, parseParams, type StageContract } from './contract.js';
 import { EXIT_INPUT_REFUSED, exitCodeFor, InputRefused, oneLineCause } from './errors.js';
 import { checkManifest, manifestSchema, type FileRecord, type Manifest } from './manifest.js';
@@ -28,6 +29,8 @@ export interface RunOptions {
 }
 
 const MANIFEST = 'manifest.json';
+/** Parallel transfers to and from storage. */
+const TRANSFERS = 8;
 
 export function stageFolder(contract: StageContract, stage: string): string {
   return joinUri(contract.requestPrefix, stage) + '/';
@@ -133,11 +136,12 @@ async function execute(
         await storage.download(manifestUri, join(dir, MANIFEST));
         const manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest;
         // Only the files the manifest vouches for: leftovers of an interrupted run are ignored.
-        for (const output of manifest.outputs) {
+        const records = await mapLimit(manifest.outputs, TRANSFERS, async (output) => {
           const uri = joinUri(folder, output.path);
           await storage.download(uri, join(dir, output.path));
-          inputs.push({ ...output, path: uri });
-        }
+          return { ...output, path: uri };
+        });
+        inputs.push(...records);
         return { dir, manifest };
       }),
     fetchInput: (uri, localName) =>
@@ -156,15 +160,16 @@ async function execute(
   await storage.removePrefix(target);
   const result = await definition.run(ctx);
 
-  const outputs: FileRecord[] = [];
-  await timed('upload', async () => {
+  const outputs = await timed('upload', async () => {
     const names = (await listFiles(outDir)).filter((name) => name !== MANIFEST);
-    for (const [index, name] of names.entries()) {
+    let done = 0;
+    return mapLimit(names, TRANSFERS, async (name) => {
       const path = join(outDir, name);
-      outputs.push(await fileRecord(path, name));
+      const record = await fileRecord(path, name);
       await storage.upload(path, joinUri(target, name), contentType(name));
-      progress(0.95 + (0.05 * (index + 1)) / names.length, 'upload');
-    }
+      progress(0.95 + (0.05 * ++done) / names.length, 'upload');
+      return record;
+    });
   });
   const finished = new Date();
   const manifest: Manifest = {
