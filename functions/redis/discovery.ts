@@ -4,7 +4,7 @@
  * `CLOUD_REDIS_EMULATOR_HOST` points the real client at a local server speaking the same REST API.
  */
 import { CloudRedisClient } from '@google-cloud/redis';
-import { PassThroughClient } from 'google-auth-library';
+import { restClientOptions } from '../google/emulator.js';
 
 export interface DiscoveredRedis {
   url: string;
@@ -13,18 +13,7 @@ export interface DiscoveredRedis {
 }
 
 export async function discoverRedis(instance: string, emulatorHost?: string): Promise<DiscoveredRedis> {
-  const local = emulatorHost?.split(':');
-  const client = new CloudRedisClient({
-    fallback: true,
-    ...(local
-      ? {
-          apiEndpoint: local[0],
-          port: Number(local[1]),
-          protocol: 'http',
-          authClient: new PassThroughClient() as never,
-        }
-      : {}),
-  });
+  const client = new CloudRedisClient(restClientOptions(emulatorHost));
   try {
     const [found] = await client.getInstance({ name: instance });
     if (!found.host || !found.port)
