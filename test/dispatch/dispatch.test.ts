@@ -22,7 +22,7 @@ let db: Firestore;
 
 before(async () => {
   [redis, firestore, workflows] = await Promise.all([startRedis(), startFirestore(), startWorkflowsFake()]);
-  functions = await serveFunctions(['queue', 'dispatch', 'reconcile'], {
+  functions = await serveFunctions(['queue', 'dispatch', 'reconcile', 'trigger'], {
     REDIS_URL: redis.url,
     FIRESTORE_EMULATOR_HOST: firestore.host,
     WORKFLOWS_EMULATOR_HOST: workflows.host,
@@ -34,6 +34,7 @@ before(async () => {
     DISPATCH_RETRY_DELAY_MS: '10',
     DISPATCH_LEASE_SECONDS: '14400',
     AUTO_DISPATCH: 'false',
+    AUTH_MODE: 'local',
   });
   db = new Firestore({ projectId: 'splatflow-test' });
 });
@@ -216,5 +217,22 @@ describe('reconcile', () => {
     assert.deepEqual((await record(succeeding)).outputs, outputs);
     assert.equal((await queued(succeeding)).status, 'COMPLETED');
     assert.equal(await processingCount(), 0);
+  });
+});
+
+describe('local mode', () => {
+  it('takes the caller from the X-Splatflow-Caller header, and requires it', async () => {
+    const url = `${functions.url('trigger')}/trigger-reconstruction`;
+    const payload = { session_id: 'local', input: { uri: '/srv/splatflow/uploads/local.mp4' } };
+    const missing = await call<{ error?: { code: string; message: string } }>(url, { method: 'POST', body: payload });
+    assert.equal(missing.status, 401);
+    assert.match(missing.body.error?.message ?? '', /x-splatflow-caller/);
+    const accepted = await call<{ request_id: string }>(url, {
+      method: 'POST',
+      body: payload,
+      headers: { 'X-Splatflow-Caller': 'Dev@Example.com' },
+    });
+    assert.equal(accepted.status, 202);
+    assert.equal((await record(accepted.body.request_id)).owner, 'dev@example.com');
   });
 });
