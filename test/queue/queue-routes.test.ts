@@ -1,39 +1,18 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
+import { describe, it } from 'node:test';
+import { serveWithStores } from '../support/functions.js';
 import { call } from '../support/http.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
 
-let redis: RedisServer;
-let firestore: FirestoreEmulator;
-let functions: ServedFunctions;
-let base: string;
-
-before(async () => {
-  redis = await startRedis();
-  firestore = await startFirestore();
-  // Workers take requests with GET /next here, so nothing dispatches them to Workflows.
-  functions = await serveFunctions(['queue'], {
-    REDIS_URL: redis.url,
-    FIRESTORE_EMULATOR_HOST: firestore.host,
-    AUTO_DISPATCH: 'false',
-  });
-  base = functions.url('queue');
-});
-after(async () => {
-  await functions.close();
-  await redis.stop();
-  firestore.stop();
-});
+const served = serveWithStores(['queue']);
+const base = (): string => served.url('queue');
 
 type Body = Record<string, unknown> & { error?: { code: string; message: string }; request_id?: string };
 
-const enqueue = (body: unknown) => call<Body>(`${base}/enqueue`, { method: 'POST', body });
-const update = (id: string, body: unknown) => call<Body>(`${base}/status/${id}`, { method: 'PUT', body });
-const status = (id: string) => call<Body>(`${base}/status/${id}`);
-const next = (query = '') => call<Body>(`${base}/next${query}`);
-const stats = () => call<Body & { counts: Record<string, number>; queue_length: number }>(`${base}/queue`);
+const enqueue = (body: unknown) => call<Body>(`${base()}/enqueue`, { method: 'POST', body });
+const update = (id: string, body: unknown) => call<Body>(`${base()}/status/${id}`, { method: 'PUT', body });
+const status = (id: string) => call<Body>(`${base()}/status/${id}`);
+const next = (query = '') => call<Body>(`${base()}/next${query}`);
+const stats = () => call<Body & { counts: Record<string, number>; queue_length: number }>(`${base()}/queue`);
 
 async function drain(): Promise<void> {
   while ((await next()).status === 200);
@@ -108,7 +87,7 @@ describe('GET /status/{id}', () => {
 describe('GET /next', () => {
   it('answers 204 when nothing is queued', async () => {
     await drain();
-    const empty = await fetch(`${base}/next`);
+    const empty = await fetch(`${base()}/next`);
     assert.equal(empty.status, 204);
     assert.equal(await empty.text(), '');
   });
@@ -418,7 +397,7 @@ describe('bad input', () => {
   for (const testCase of cases) {
     it(`${testCase.name} → ${testCase.status} ${testCase.code}, queue unchanged`, async () => {
       const before = (await stats()).body;
-      const response = await call<Body>(`${base}${testCase.path}`, testCase);
+      const response = await call<Body>(`${base()}${testCase.path}`, testCase);
       assert.equal(response.status, testCase.status);
       assert.equal(response.body.error?.code, testCase.code);
       assert.ok(response.body.error?.message);
@@ -430,7 +409,7 @@ describe('bad input', () => {
   }
 
   it('names the method allowed on a 405', async () => {
-    const response = await call(`${base}/enqueue`, { method: 'GET' });
+    const response = await call(`${base()}/enqueue`, { method: 'GET' });
     assert.equal(response.headers.get('allow'), 'POST');
   });
 });

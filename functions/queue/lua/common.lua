@@ -42,7 +42,7 @@ local HOUR_MS = 3600000
 -- record is kept for the retention period only (Firestore keeps the durable record).
 local function finish(key, id, leases_key, finished_key, now, retention_s)
   redis.call('ZREM', leases_key, id)
-  redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
+  redis.call('HDEL', key, 'lease_id', 'lease_expires_at', 'lease_ms')
   redis.call('HSET', key, 'finished_at', now)
   redis.call('ZADD', finished_key, now, id)
   redis.call('ZREMRANGEBYSCORE', finished_key, '-inf', now - HOUR_MS)
@@ -52,7 +52,7 @@ end
 -- A PROCESSING request goes back to its original place in the queue, its lease ended.
 local function requeue(key, id, queue_key, leases_key, now, priority, seq, error_json)
   redis.call('ZREM', leases_key, id)
-  redis.call('HDEL', key, 'lease_id', 'lease_expires_at')
+  redis.call('HDEL', key, 'lease_id', 'lease_expires_at', 'lease_ms')
   redis.call('HSET', key, 'status', 'QUEUED', 'updated_at', now, 'error', error_json)
   redis.call('ZADD', queue_key, queue_score(priority, seq), id)
 end

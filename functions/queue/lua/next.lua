@@ -22,7 +22,7 @@ while true do
     local expires = now + tonumber(ARGV[2])
     redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('HSET', key, 'status', 'PROCESSING', 'started_at', now, 'updated_at', now,
-      'lease_id', ARGV[3], 'lease_expires_at', expires)
+      'lease_id', ARGV[3], 'lease_expires_at', expires, 'lease_ms', ARGV[2])
     redis.call('ZADD', KEYS[2], expires, id)
     move(KEYS[3], 'QUEUED', 'PROCESSING', priority)
     return { expired, redis.call('HGETALL', key) }

@@ -1,5 +1,5 @@
 -- KEYS: request, queue, leases, counts, finished
--- ARGV: id, status, stage, progress, error_json, outputs_json, lease_ms, expected_lease_id,
+-- ARGV: id, status, stage, progress, error_json, outputs_json, default lease_ms, expected_lease_id,
 --       new_lease_id, retention_s
 -- Empty strings mean "not given". Returns { 'OK', fields } or { reason, current_status }.
 local key = KEYS[1]
@@ -31,12 +31,13 @@ if ARGV[5] ~= '' then redis.call('HSET', key, 'error', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', key, 'outputs', ARGV[6]) end
 
 if target == 'PROCESSING' then
-  local expires = now + tonumber(ARGV[7])
   if current == 'QUEUED' then
     redis.call('ZREM', KEYS[2], id)
     redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('HSET', key, 'started_at', now, 'lease_id', ARGV[9])
+    redis.call('HSET', key, 'started_at', now, 'lease_id', ARGV[9], 'lease_ms', ARGV[7])
   end
+  -- A renewal extends the lease by the length it was taken with.
+  local expires = now + tonumber(redis.call('HGET', key, 'lease_ms'))
   redis.call('HSET', key, 'lease_expires_at', expires)
   redis.call('ZADD', KEYS[3], expires, id)
 else
