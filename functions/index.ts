@@ -86,19 +86,13 @@ function notifyEnd(record: RequestRecord): void {
   inBackground('webhook delivery', () => deliverWebhook(url, payload, { secret, retries: ingress.WEBHOOK_RETRIES }));
 }
 
-const lifecycle = new Lifecycle(
-  store,
-  queue,
-  log,
-  {
-    ended: notifyEnd,
-    // Off where workers take requests from the queue API (GET /next) themselves.
-    kick: () => {
-      if (ingress.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
-    },
+const lifecycle = new Lifecycle(store, queue, log, {
+  ended: notifyEnd,
+  // Off where workers take requests from the queue API (GET /next) themselves.
+  kick: () => {
+    if (ingress.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
   },
-  ingress.DISPATCH_LEASE_SECONDS,
-);
+});
 const dispatcher = new Dispatcher(queue, store, lifecycle, runner, log, {
   maxConcurrent: ingress.MAX_CONCURRENT_RECONSTRUCTIONS,
   startLeaseSeconds: ingress.DISPATCH_START_LEASE_SECONDS,

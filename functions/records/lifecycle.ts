@@ -26,7 +26,6 @@ export class Lifecycle {
     private readonly queue: QueueService,
     private readonly log: Logger,
     private readonly hooks: LifecycleHooks,
-    private readonly dispatchLeaseSeconds: number,
   ) {}
 
   /**
@@ -60,11 +59,9 @@ export class Lifecycle {
   async update(requestId: string, body: UpdateBody): Promise<LifecycleUpdate> {
     const change = await this.store.change(requestId, (record) => applyUpdate(record, body, new Date().toISOString()));
     if (change.kind !== 'ok') return change;
-    // A request run by a workflow renews for a whole workflow's length: reports come only between stages.
-    const leaseSeconds = change.record.execution ? this.dispatchLeaseSeconds : undefined;
     let queued: UpdateResult | undefined;
     try {
-      queued = await this.queue.update(requestId, body, leaseSeconds);
+      queued = await this.queue.update(requestId, body);
     } catch (error) {
       this.log.error('queue update failed after the record changed; repaired later', { request_id: requestId, error });
     }

@@ -129,6 +129,14 @@ describe('dispatch', () => {
     assert.equal(stored.attempts, 1);
     const lease = Date.parse((await queued(first.request_id)).lease_expires_at!) - Date.now();
     assert.ok(lease > 3.9 * 3600_000, `a whole workflow's lease (${lease} ms)`);
+    // A stage report from the workflow renews it for as long again.
+    const report = await call(`${functions.url('queue')}/status/${first.request_id}`, {
+      method: 'PUT',
+      body: { status: 'PROCESSING', stage: 'frames', progress: 0.1 },
+    });
+    assert.equal(report.status, 200);
+    const renewed = Date.parse((await queued(first.request_id)).lease_expires_at!) - Date.now();
+    assert.ok(renewed > 3.9 * 3600_000, `renewed for a whole workflow (${renewed} ms)`);
 
     // One ends: exactly one more starts.
     await finish(first.request_id);
