@@ -179,6 +179,24 @@ describe('dispatch', () => {
   });
 });
 
+describe('a crash between the record and the queue', () => {
+  it('a request the record says has ended is not started again; the queue is settled to match', async () => {
+    const cancelled = await enqueue('cancelled-before-crash');
+    const completed = await enqueue('completed-before-crash');
+    // What a crash right after the Firestore write of a status change leaves: Redis still QUEUED.
+    await db.collection('requests').doc(cancelled).update({ status: 'CANCELLED' });
+    await db.collection('requests').doc(completed).update({ status: 'COMPLETED' });
+    const executions = workflows.executions.length;
+
+    const report = await dispatch();
+    assert.deepEqual(report.started, []);
+    assert.equal(workflows.executions.length, executions, 'no execution started');
+    assert.equal((await queued(cancelled)).status, 'CANCELLED');
+    assert.equal((await queued(completed)).status, 'COMPLETED');
+    assert.equal(await processingCount(), 0);
+  });
+});
+
 describe('reconcile', () => {
   it('re-queues QUEUED records that Redis lost (failover)', async () => {
     const id = await enqueue('lost');
