@@ -1,0 +1,129 @@
+/**
+ * Two passes of ffmpeg over a video, both streaming raw frames into Node: a small greyscale
+ * decode of every frame to score its sharpness, then a decode at the output size that keeps only
+ * the chosen frames. ffmpeg applies the rotation metadata itself (autorotate), so frames come
+ * out upright. (Picking frames with a `select='eq(n,a)+eq(n,b)+…'` filter instead breaks ffmpeg's
+ * expression parser beyond ~100 frames.)
+ */
+import sharp from 'sharp';
+import { laplacianVariance } from '../image/sharpness.js';
+import { exec } from '../runtime/exec.js';
+import { displaySize, type VideoInfo } from './probe.js';
+import type { ScoredFrame } from './windows.js';
+
+const SHOWINFO = /\bn:\s*(\d+)\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)/;
+
+export interface Size {
+  width: number;
+  height: number;
+}
+
+/** Even dimensions no larger than `longSide` (never enlarged), keeping the displayed aspect ratio. */
+export function scaledSize(info: VideoInfo, longSide: number): Size {
+  const shown = displaySize(info);
+  const scale = Math.min(1, longSide / Math.max(shown.width, shown.height));
+  const even = (v: number) => Math.max(2, Math.round((v * scale) / 2) * 2);
+  return { width: even(shown.width), height: even(shown.height) };
+}
+
+/**
+ * Decodes the first video stream at `size` in `pixelFormat` and hands each frame's bytes to
+ * `onFrame` with its decode-order index; `onStderrLine` sees ffmpeg's log lines.
+ */
+async function decodeRaw(
+  path: string,
+  size: Size,
+  pixelFormat: 'gray' | 'rgb24',
+  filters: string[],
+  onFrame: (index: number, frame: Buffer) => void,
+  onStderrLine?: (line: string) => void,
+): Promise<void> {
+  const frameBytes = size.width * size.height * (pixelFormat === 'gray' ? 1 : 3);
+  let buffered: Buffer = Buffer.alloc(0);
+  let index = 0;
+  const vf = [`scale=${size.width}:${size.height}`, `format=${pixelFormat}`, ...filters].join(',');
+  await exec(
+    'ffmpeg',
+    [
+      '-hide_banner',
+      '-nostats',
+      '-loglevel',
+      onStderrLine ? 'info' : 'error',
+      '-i',
+      path,
+      '-map',
+      '0:v:0',
+      '-an',
+    ].concat(['-fps_mode', 'passthrough', '-vf', vf, '-f', 'rawvideo', '-pix_fmt', pixelFormat, '-']),
+    {
+      onStdout: (chunk) => {
+        buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+        while (buffered.length >= frameBytes) {
+          onFrame(index++, buffered.subarray(0, frameBytes));
+          buffered = buffered.subarray(frameBytes);
+        }
+      },
+      onStderrLine,
+    },
+  );
+}
+
+export async function scoreFrames(
+  path: string,
+  info: VideoInfo,
+  options: { longSide: number; onFrame?: (count: number) => void },
+): Promise<ScoredFrame[]> {
+  const size = scaledSize(info, options.longSide);
+  const times: number[] = [];
+  const scores: number[] = [];
+  await decodeRaw(
+    path,
+    size,
+    'gray',
+    ['showinfo'],
+    (_, frame) => {
+      scores.push(laplacianVariance({ data: frame, ...size }));
+      options.onFrame?.(scores.length);
+    },
+    (line) => {
+      const match = SHOWINFO.exec(line);
+      if (match) times[Number(match[1])] = Number(match[2]);
+    },
+  );
+  return scores.map((sharpness, index) => ({ index, time_s: times[index] ?? index / info.fps, sharpness }));
+}
+
+/**
+ * Writes the frames at the given decode-order indices as JPEGs, `destination(i)` naming the
+ * i-th chosen frame; answers the size they were written at.
+ */
+export async function extractFrames(
+  path: string,
+  info: VideoInfo,
+  indices: readonly number[],
+  options: { longSide: number; destination: (order: number) => string; onWritten?: (count: number) => void },
+): Promise<Size> {
+  const size = scaledSize(info, options.longSide);
+  const order = new Map(indices.map((n, i) => [n, i]));
+  const writes: Promise<unknown>[] = [];
+  let written = 0;
+  await decodeRaw(path, size, 'rgb24', [], (index, frame) => {
+    const i = order.get(index);
+    if (i === undefined) return;
+    const copy = Buffer.from(frame); // not a view: the larger pipe buffer can then be freed
+    writes.push(
+      sharp(copy, { raw: { ...size, channels: 3 } })
+        .jpeg({ quality: 95 })
+        .toFile(options.destination(i))
+        .then(() => options.onWritten?.(++written)),
+    );
+  });
+  await Promise.all(writes);
+  if (written !== indices.length) throw new Error(`ffmpeg gave ${written} of the ${indices.length} chosen frames`);
+  return size;
+}
+
+export async function ffmpegVersion(): Promise<string> {
+  const { stdout } = await exec('ffmpeg', ['-version']);
+  return /ffmpeg version (\S+)/.exec(stdout.toString())?.[1] ?? 'unknown';
+}

@@ -1,0 +1,47 @@
+# The GPU image of the depth stage: Node 20, onnxruntime-node with its CUDA 12 provider, and the
+# Depth-Anything-V2-Small ONNX model baked in at a pinned sha256.
+#   docker build -f jobs/images/node-cuda.Dockerfile \
+#     --build-arg DEPTH_MODEL_SHA256=<sha256 of the file at DEPTH_MODEL_URL> -t splatflow-node-cuda .
+#
+# Model licence: Depth-Anything-V2-Small is Apache-2.0. The Base and Large checkpoints are
+# CC-BY-NC-4.0 (non-commercial): do not put them in this image for a commercial deployment.
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# onnxruntime-node 1.30's CUDA 12 provider wants cuDNN 9.
+ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+# .npmrc skips onnxruntime-node's CUDA download everywhere else; this image asks for it.
+ENV ONNXRUNTIME_NODE_INSTALL=cuda12
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY lib lib
+COPY functions functions
+COPY jobs jobs
+COPY test test
+RUN npm run build && npm prune --omit=dev
+
+FROM ${NODE_IMAGE} AS model
+# A pinned revision of the ONNX export of Depth-Anything-V2-Small; the build refuses to go on
+# unless the download matches DEPTH_MODEL_SHA256.
+ARG DEPTH_MODEL_URL=https://huggingface.co/onnx-community/depth-anything-v2-small/resolve/main/onnx/model.onnx
+ARG DEPTH_MODEL_SHA256
+RUN test -n "${DEPTH_MODEL_SHA256}" || { echo "DEPTH_MODEL_SHA256 build argument is required" >&2; exit 1; } \
+ && apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+ && curl -fsSL -o /depth-anything-v2-small.onnx "${DEPTH_MODEL_URL}" \
+ && echo "${DEPTH_MODEL_SHA256}  /depth-anything-v2-small.onnx" | sha256sum -c -
+
+FROM ${CUDA_IMAGE}
+ARG DEPTH_MODEL_SHA256
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=build /app/node_modules node_modules
+COPY --from=build /app/dist dist
+COPY package.json ./
+COPY --from=model /depth-anything-v2-small.onnx /models/depth-anything-v2-small.onnx
+ENV SPLATFLOW_DEPTH_MODEL_URI=/models/depth-anything-v2-small.onnx \
+    SPLATFLOW_DEPTH_MODEL_SHA256=${DEPTH_MODEL_SHA256}
+# The command comes from jobs/definitions.json: node dist/jobs/run-stage.js depth
+ENTRYPOINT []

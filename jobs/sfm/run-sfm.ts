@@ -1,0 +1,209 @@
+/**
+ * The sfm stage over local folders: COLMAP features and matching, GLOMAP or COLMAP mapping, the
+ * quality gate, then undistortion to PINHOLE images for training. The runtime downloads the
+ * filter stage's frames into `imagesDir` and uploads `outDir` as `{request}/sfm/`:
+ *   sparse/0/                the reconstruction in the frames' original (distorted) camera model
+ *   undistorted/images/      PINHOLE images the train stage reads
+ *   undistorted/sparse/      the matching PINHOLE model
+ */
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { readSparseModel, type SparseModel } from './colmap-model.js';
+import { largestModel, modelMetrics, planMapper, planMatching, qualityProblem, singleCamera } from './plan.js';
+import { findExecutable, runTool, ToolError } from './run-tool.js';
+import type { SfmMetrics, SfmParams } from './schema.js';
+
+/** The frames cannot give a usable reconstruction; the message tells the user what to change. */
+export class SfmQualityError extends Error {
+  override name = 'SfmQualityError';
+}
+
+export interface SfmInput {
+  imagesDir: string;
+  outDir: string;
+  /** Private working folder (the feature database lives here). */
+  scratchDir: string;
+  params: SfmParams;
+  progress?: (fraction: number) => void;
+  /** SIFT on the GPU; default: when an NVIDIA device is attached. */
+  gpu?: boolean;
+  /** Tool binaries, overridable for a CUDA image that installs them elsewhere. */
+  colmap?: string;
+  glomap?: string;
+}
+
+export interface SfmResult {
+  metrics: SfmMetrics;
+  tools: Record<string, string>;
+  timings: Record<string, number>;
+  outputs: { sparse: string; undistortedImages: string; undistortedSparse: string };
+}
+
+const IMAGE_FILE = /\.(jpe?g|png)$/i;
+const MIN_IMAGES = 3;
+
+async function listImages(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => (entry.isFile() || entry.isSymbolicLink()) && IMAGE_FILE.test(entry.name))
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+/** `[12/40]` in COLMAP's progress lines ("Processed file [12/40]", "Matching image [3/40]"). */
+function counter(line: string): { done: number; total: number } | undefined {
+  const match = /\[(\d+)\/(\d+)/.exec(line);
+  return match ? { done: Number(match[1]), total: Number(match[2]) } : undefined;
+}
+
+export async function runSfm(input: SfmInput): Promise<SfmResult> {
+  const { imagesDir, outDir, scratchDir, params } = input;
+  const report = input.progress ?? (() => {});
+  const colmap = input.colmap ?? 'colmap';
+  const glomap = input.glomap ?? findExecutable('glomap');
+  const timings: Record<string, number> = {};
+  const timed = async <T>(phase: string, from: number, to: number, work: (step: (f: number) => void) => Promise<T>) => {
+    const started = performance.now();
+    report(from);
+    const result = await work((f) => report(from + (to - from) * Math.min(1, Math.max(0, f))));
+    timings[phase] = Math.round(performance.now() - started) / 1000;
+    report(to);
+    return result;
+  };
+
+  const images = await listImages(imagesDir);
+  if (images.length < MIN_IMAGES) {
+    throw new SfmQualityError(`only ${images.length} images to reconstruct from (at least ${MIN_IMAGES} needed)`);
+  }
+  const database = join(scratchDir, 'database.db');
+  const imageList = join(scratchDir, 'images.txt');
+  const mapped = join(scratchDir, 'sparse');
+  // A rerun starts clean: stale matches or models from an earlier attempt must not leak into this one.
+  await rm(mapped, { recursive: true, force: true });
+  await mkdir(mapped, { recursive: true });
+  await rm(database, { force: true });
+  await writeFile(imageList, images.join('\n') + '\n');
+  const threads = String(params.num_threads);
+  // Debian's CPU build aborts without a display unless SIFT runs on the CPU (NOTES.md); the CUDA image matches on the GPU.
+  const gpu = (input.gpu ?? existsSync('/dev/nvidiactl')) ? '1' : '0';
+
+  const versionText = await runTool(colmap, ['help']);
+  const tools: Record<string, string> = { colmap: /COLMAP\s+(\S+)/.exec(versionText)?.[1] ?? 'unknown' };
+
+  await timed('features_s', 0, 0.3, (step) =>
+    runTool(
+      colmap,
+      [
+        'feature_extractor',
+        ...['--database_path', database, '--image_path', imagesDir, '--image_list_path', imageList],
+        ...['--ImageReader.camera_model', params.camera_model],
+        ...['--ImageReader.single_camera', singleCamera(params) ? '1' : '0'],
+        ...['--SiftExtraction.use_gpu', gpu],
+        ...['--SiftExtraction.max_image_size', String(params.max_image_size)],
+        ...['--SiftExtraction.num_threads', threads],
+      ],
+      (line) => {
+        const c = counter(line);
+        if (c && line.includes('Processed file')) step(c.done / c.total);
+      },
+    ),
+  );
+
+  const match = planMatching(params, images.length);
+  await timed('matching_s', 0.3, 0.55, (step) =>
+    runTool(
+      colmap,
+      [
+        `${match.matcher}_matcher`,
+        ...['--database_path', database],
+        ...['--SiftMatching.use_gpu', gpu],
+        ...['--SiftMatching.num_threads', threads],
+        ...(match.matcher === 'sequential'
+          ? [
+              ...['--SequentialMatching.overlap', String(params.sequential_overlap)],
+              ...(match.loopDetection
+                ? [
+                    '--SequentialMatching.loop_detection',
+                    '1',
+                    '--SequentialMatching.vocab_tree_path',
+                    params.vocab_tree_path,
+                  ]
+                : []),
+            ]
+          : []),
+      ],
+      (line) => {
+        const c = counter(line);
+        if (c && /Matching (block|image)/.test(line)) step(c.done / c.total);
+      },
+    ),
+  );
+
+  const mapper = planMapper(params, glomap !== undefined);
+  if (mapper === 'glomap' && !glomap) throw new ToolError('mapper "glomap" was requested but glomap is not installed');
+  if (mapper === 'glomap') tools['glomap'] = process.env['GLOMAP_VERSION'] ?? 'unknown';
+  await timed('mapping_s', 0.55, 0.85, async (step) => {
+    const args = ['--database_path', database, '--image_path', imagesDir, '--output_path', mapped];
+    try {
+      if (mapper === 'glomap') await runTool(glomap!, ['mapper', ...args]);
+      else
+        await runTool(colmap, ['mapper', ...args, '--Mapper.num_threads', threads], (line) => {
+          const registered = /^Registering image #\d+ \((\d+)\)/.exec(line);
+          if (registered) step(Number(registered[1]) / images.length);
+        });
+    } catch (error) {
+      // No model at all is a quality verdict for the gate below, not a tool failure.
+      if (!(error instanceof ToolError && /failed to create sparse model/i.test(error.message))) throw error;
+    }
+  });
+
+  const models: { dir: string; model: SparseModel }[] = [];
+  for (const entry of await readdir(mapped, { withFileTypes: true })) {
+    if (entry.isDirectory())
+      models.push({ dir: join(mapped, entry.name), model: await readSparseModel(join(mapped, entry.name)) });
+  }
+  const best = largestModel(models);
+  const metrics: SfmMetrics = {
+    ...modelMetrics(best?.model, images.length),
+    models_found: models.length,
+    camera_model: params.camera_model,
+    matcher: match.matcher,
+    loop_detection: match.loopDetection,
+    mapper,
+  };
+  const problem = qualityProblem(metrics, params);
+  if (problem || !best) throw new SfmQualityError(problem ?? 'no reconstruction was produced');
+
+  const sparse = join(outDir, 'sparse', '0');
+  await rm(join(outDir, 'sparse'), { recursive: true, force: true });
+  await cp(best.dir, sparse, { recursive: true });
+
+  const undistorted = join(outDir, 'undistorted');
+  await rm(undistorted, { recursive: true, force: true });
+  await timed('undistortion_s', 0.85, 1, (step) =>
+    runTool(
+      colmap,
+      [
+        'image_undistorter',
+        ...['--image_path', imagesDir, '--input_path', sparse, '--output_path', undistorted],
+        ...['--output_type', 'COLMAP', '--max_image_size', String(params.undistort_max_image_size)],
+      ],
+      (line) => {
+        const c = counter(line);
+        if (c && line.includes('Undistorting image')) step(c.done / c.total);
+      },
+    ),
+  );
+  // Multi-view stereo scaffolding the undistorter always writes; training does not use it.
+  for (const extra of ['stereo', 'run-colmap-geometric.sh', 'run-colmap-photometric.sh']) {
+    await rm(join(undistorted, extra), { recursive: true, force: true });
+  }
+
+  return {
+    metrics,
+    tools,
+    timings,
+    outputs: { sparse: 'sparse/0', undistortedImages: 'undistorted/images', undistortedSparse: 'undistorted/sparse' },
+  };
+}

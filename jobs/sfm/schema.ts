@@ -1,0 +1,102 @@
+/** The sfm stage's parameters (`SPLATFLOW_PARAMS`) and the metrics it puts in its manifest. */
+import type { JSONSchemaType } from 'ajv';
+
+export const CAMERA_MODELS = ['SIMPLE_PINHOLE', 'PINHOLE', 'SIMPLE_RADIAL', 'RADIAL', 'OPENCV'] as const;
+
+export interface SfmParams {
+  /** What the frames came from: a video (one camera, ordered frames) or a set of photos. */
+  input_kind: 'video' | 'images';
+  /** `auto`: exhaustive up to `exhaustive_max_images` images, sequential above (see plan.ts). */
+  matcher: 'auto' | 'sequential' | 'exhaustive';
+  exhaustive_max_images: number;
+  /** How many following frames each frame is matched with in sequential matching. */
+  sequential_overlap: number;
+  /** A COLMAP vocabulary tree file; sequential matching adds loop detection only when one is given. */
+  vocab_tree_path: string;
+  camera_model: (typeof CAMERA_MODELS)[number];
+  /** `auto`: one shared camera for a video, one per photo for an image set. */
+  shared_camera: 'auto' | 'single' | 'per_image';
+  /** `auto`: GLOMAP's global mapper where the binary exists, else COLMAP's incremental mapper. */
+  mapper: 'auto' | 'glomap' | 'colmap';
+  /** Longest side, in pixels, that SIFT sees; larger finds more features and costs more time. */
+  max_image_size: number;
+  /** Longest side of the undistorted training images. */
+  undistort_max_image_size: number;
+  /** Quality gate: the least share of input images that must register. */
+  min_registered_share: number;
+  /** Quality gate: the least number of triangulated points. */
+  min_points: number;
+  /** -1: all cores. */
+  num_threads: number;
+}
+
+export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
+  type: 'object',
+  properties: {
+    input_kind: { type: 'string', enum: ['video', 'images'], default: 'video' },
+    matcher: { type: 'string', enum: ['auto', 'sequential', 'exhaustive'], default: 'auto' },
+    exhaustive_max_images: { type: 'integer', minimum: 2, maximum: 1000, default: 50 },
+    sequential_overlap: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
+    vocab_tree_path: { type: 'string', default: '' },
+    camera_model: { type: 'string', enum: CAMERA_MODELS, default: 'SIMPLE_RADIAL' },
+    shared_camera: { type: 'string', enum: ['auto', 'single', 'per_image'], default: 'auto' },
+    mapper: { type: 'string', enum: ['auto', 'glomap', 'colmap'], default: 'auto' },
+    max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
+    undistort_max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
+    min_registered_share: { type: 'number', minimum: 0, maximum: 1, default: 0.6 },
+    min_points: { type: 'integer', minimum: 0, default: 100 },
+    num_threads: { type: 'integer', minimum: -1, maximum: 256, default: -1 },
+  },
+  required: [],
+  additionalProperties: false,
+};
+
+export interface SfmMetrics {
+  images_input: number;
+  images_registered: number;
+  registered_share: number;
+  points: number;
+  /** Per observation, as COLMAP's model_analyzer reports it. */
+  mean_reprojection_error_px: number;
+  mean_track_length: number;
+  /** Disconnected models the mapper produced; the largest is kept. */
+  models_found: number;
+  cameras: number;
+  camera_model: string;
+  matcher: 'sequential' | 'exhaustive';
+  loop_detection: boolean;
+  mapper: 'glomap' | 'colmap';
+}
+
+export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
+  type: 'object',
+  properties: {
+    images_input: { type: 'integer', minimum: 0 },
+    images_registered: { type: 'integer', minimum: 0 },
+    registered_share: { type: 'number', minimum: 0, maximum: 1 },
+    points: { type: 'integer', minimum: 0 },
+    mean_reprojection_error_px: { type: 'number', minimum: 0 },
+    mean_track_length: { type: 'number', minimum: 0 },
+    models_found: { type: 'integer', minimum: 0 },
+    cameras: { type: 'integer', minimum: 0 },
+    camera_model: { type: 'string' },
+    matcher: { type: 'string', enum: ['sequential', 'exhaustive'] },
+    loop_detection: { type: 'boolean' },
+    mapper: { type: 'string', enum: ['glomap', 'colmap'] },
+  },
+  required: [
+    'images_input',
+    'images_registered',
+    'registered_share',
+    'points',
+    'mean_reprojection_error_px',
+    'mean_track_length',
+    'models_found',
+    'cameras',
+    'camera_model',
+    'matcher',
+    'loop_detection',
+    'mapper',
+  ],
+  additionalProperties: false,
+};

@@ -1,0 +1,343 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
+import { buildReport, ReportError, type Report } from '../../jobs/export/report.js';
+import { ExportInputError, runExport, type ExportResult } from '../../jobs/export/run-export.js';
+import { exportParamsSchema } from '../../jobs/export/schema.js';
+import { SPLAT_BYTES } from '../../jobs/export/splat-file.js';
+import { stageParams } from '../support/params.js';
+
+const CLI = join(dirname(fileURLToPath(import.meta.resolve('@playcanvas/splat-transform'))), '..', 'bin', 'cli.mjs');
+const PROPERTIES = [
+  ...['x', 'y', 'z', 'nx', 'ny', 'nz', 'f_dc_0', 'f_dc_1', 'f_dc_2'],
+  ...Array.from({ length: 45 }, (_, i) => `f_rest_${i}`),
+  ...['opacity', 'scale_0', 'scale_1', 'scale_2', 'rot_0', 'rot_1', 'rot_2', 'rot_3'],
+];
+const SH_C0 = 0.28209479177387814;
+/** f_dc for a base colour c in 0..1. */
+const dc = (c: number) => (c - 0.5) / SH_C0;
+
+interface Splat {
+  xyz: [number, number, number];
+  rgb: [number, number, number];
+  opacity: number;
+  logScale: number;
+}
+
+/** A 3DGS .ply in the standard property layout (reference implementation / gsplat). */
+function gaussianPly(splats: Splat[], properties = PROPERTIES): Buffer {
+  const header = `ply\nformat binary_little_endian 1.0\nelement vertex ${splats.length}\n${properties.map((p) => `property float ${p}\n`).join('')}end_header\n`;
+  const body = Buffer.alloc(splats.length * properties.length * 4);
+  splats.forEach((s, i) => {
+    const values: Record<string, number> = {
+      x: s.xyz[0],
+      y: s.xyz[1],
+      z: s.xyz[2],
+      f_dc_0: dc(s.rgb[0]),
+      f_dc_1: dc(s.rgb[1]),
+      f_dc_2: dc(s.rgb[2]),
+      opacity: Math.log(s.opacity / (1 - s.opacity)),
+      scale_0: s.logScale,
+      scale_1: s.logScale,
+      scale_2: s.logScale,
+      rot_0: 1,
+    };
+    properties.forEach((p, k) => body.writeFloatLE(values[p] ?? 0, (i * properties.length + k) * 4));
+  });
+  return Buffer.concat([Buffer.from(header, 'latin1'), body]);
+}
+
+/** A red ball of 2000 splats at the origin and a small blue one to its right (+x). */
+function scene(): Splat[] {
+  const splats: Splat[] = [];
+  for (let i = 0; i < 2000; i++) {
+    // Fibonacci sphere: evenly spread, deterministic.
+    const y = 1 - (2 * (i + 0.5)) / 2000;
+    const r = Math.sqrt(1 - y * y);
+    const phi = i * Math.PI * (3 - Math.sqrt(5));
+    splats.push({
+      xyz: [r * Math.cos(phi), y, r * Math.sin(phi)],
+      rgb: [0.9, 0.1, 0.1],
+      opacity: 0.95,
+      logScale: Math.log(0.06),
+    });
+  }
+  for (let i = 0; i < 200; i++) {
+    const a = (i / 200) * 2 * Math.PI;
+    splats.push({
+      xyz: [1.8 + 0.2 * Math.cos(a), 0.2 * Math.sin(a), 0],
+      rgb: [0.1, 0.1, 0.9],
+      opacity: 0.95,
+      logScale: Math.log(0.05),
+    });
+  }
+  return splats;
+}
+
+const manifest = (stage: string, start: string, seconds: number, extra: object = {}) => ({
+  schema_version: 1,
+  stage,
+  request_id: 'req-1',
+  started_at: start,
+  finished_at: new Date(Date.parse(start) + seconds * 1000).toISOString(),
+  duration_s: seconds,
+  inputs: [],
+  outputs: [],
+  parameters: {},
+  tools: {},
+  timings: {},
+  metrics: {},
+  ...extra,
+});
+
+let root: string;
+let ply: string;
+const splats = scene();
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'splatflow-export-'));
+  ply = join(root, 'point_cloud.ply');
+  await writeFile(ply, gaussianPly(splats));
+});
+after(async () => {
+  if (!process.env['KEEP']) await rm(root, { recursive: true, force: true });
+});
+
+/** Where red and blue splats show along one row of an image: [first, last] x of each. */
+async function colourSpans(path: string, y: number) {
+  const { data, info } = await sharp(path).raw().toBuffer({ resolveWithObject: true });
+  const spans = { red: [Infinity, -Infinity], blue: [Infinity, -Infinity] };
+  for (let x = 0; x < info.width; x++) {
+    const at = (y * info.width + x) * info.channels;
+    const [r, g, b] = [data[at]!, data[at + 1]!, data[at + 2]!];
+    const hit = r > 150 && g < 80 && b < 80 ? spans.red : b > 150 && r < 80 && g < 80 ? spans.blue : undefined;
+    if (hit) [hit[0], hit[1]] = [Math.min(hit[0]!, x), Math.max(hit[1]!, x)];
+  }
+  return spans;
+}
+
+async function pixel(path: string, x: number, y: number): Promise<[number, number, number]> {
+  const { data, info } = await sharp(path).raw().toBuffer({ resolveWithObject: true });
+  const at = (y * info.width + x) * info.channels;
+  return [data[at]!, data[at + 1]!, data[at + 2]!];
+}
+
+describe('export of a trained splat with no cameras', () => {
+  const outDir = () => join(root, 'plain');
+  let result: ExportResult;
+  let report: Report;
+  const progress: number[] = [];
+
+  before(async () => {
+    await mkdir(outDir());
+    const manifests = {
+      frames: manifest('frames', '2026-01-01T00:00:00.000Z', 10, { tools: { ffmpeg: '5.1' } }),
+      sfm: manifest('sfm', '2026-01-01T00:00:20.000Z', 60, {
+        tools: { colmap: '3.8' },
+        metrics: { images_registered: 12 },
+      }),
+      train: manifest('train', '2026-01-01T00:01:30.000Z', 300, { metrics: { psnr: 24.5 } }),
+    };
+    result = await runExport({
+      requestId: 'req-1',
+      plyPath: ply,
+      manifests,
+      outDir: outDir(),
+      params: stageParams(exportParamsSchema),
+      progress: (f) => progress.push(f),
+    });
+    report = JSON.parse(await readFile(join(outDir(), 'report.json'), 'utf8')) as Report;
+  });
+
+  it('writes a v3 .spz that splat-transform reads back with every splat and all SH bands', async () => {
+    const raw = gunzipSync(await readFile(join(outDir(), 'scene.spz')));
+    assert.equal(raw.toString('latin1', 0, 4), 'NGSP');
+    assert.equal(raw.readUInt32LE(4), 3);
+    assert.equal(raw.readUInt32LE(8), splats.length);
+    const info = JSON.parse(
+      execFileSync(process.execPath, [CLI, '-q', join(outDir(), 'scene.spz'), '--info', 'json', 'null'], {
+        encoding: 'utf8',
+      }),
+    ) as { numGaussians: number; shBands: number };
+    assert.deepEqual([info.numGaussians, info.shBands], [splats.length, 3]);
+    assert.ok(
+      result.metrics.spz_bytes < result.metrics.ply_bytes / 5,
+      `${result.metrics.spz_bytes} vs ${result.metrics.ply_bytes}`,
+    );
+  });
+
+  it('writes a .splat that another reader decodes to the same positions, colours and opacities', async () => {
+    const file = join(outDir(), 'scene.splat');
+    assert.equal((await stat(file)).size, splats.length * SPLAT_BYTES);
+    type Stats = { numGaussians: number; stats: { columns: string[]; data: { mean: number[] } }[] };
+    const read = (path: string) =>
+      JSON.parse(
+        execFileSync(process.execPath, [CLI, '-q', path, '--stats', 'json', 'null'], { encoding: 'utf8' }),
+      ) as Stats;
+    const mine = read(file);
+    const reference = read(ply);
+    assert.equal(mine.numGaussians, splats.length);
+    const mean = (s: Stats, name: string) => s.stats[0]!.data.mean[s.stats[0]!.columns.indexOf(name)]!;
+    for (const name of ['x', 'y', 'z']) assert.ok(Math.abs(mean(mine, name) - mean(reference, name)) < 1e-4, name);
+    // 8-bit colour and opacity: within one step.
+    for (const name of ['f_dc_0', 'f_dc_2', 'opacity'])
+      assert.ok(Math.abs(mean(mine, name) - mean(reference, name)) < 0.01, name);
+  });
+
+  it('renders a thumbnail that shows the red ball in the middle and the blue one to its right', async () => {
+    const thumb = join(outDir(), 'thumbnail.png');
+    const { width, height } = await sharp(thumb).metadata();
+    assert.deepEqual([width, height], [512, 512]);
+    const { red, blue } = await colourSpans(thumb, 256);
+    // The ball (2 units wide) fills a good part of the view; the blue ring is entirely to its right.
+    assert.ok(red[1]! - red[0]! > 150 && red[0]! > 0, `red ${red.join('..')}`);
+    assert.ok(blue[0]! > red[1]! && blue[1]! < 512, `blue ${blue.join('..')}, red ${red.join('..')}`);
+    assert.deepEqual(await pixel(thumb, 5, 5), [0, 0, 0]);
+    assert.deepEqual(
+      await sharp(join(outDir(), 'thumbnail_small.png'))
+        .metadata()
+        .then((m) => [m.width, m.height]),
+      [128, 128],
+    );
+    assert.equal(result.metrics.thumbnail_from_camera, false);
+  });
+
+  it('report.json lists every stage in pipeline order with its timings, metrics and tools', () => {
+    assert.equal(report.request_id, 'req-1');
+    assert.deepEqual(
+      report.stages.map((s) => s.stage),
+      ['frames', 'sfm', 'train', 'export'],
+    );
+    assert.deepEqual(report.skipped, ['filter', 'depth', 'mesh']);
+    assert.equal(report.stages[2]?.metrics['psnr'], 24.5);
+    assert.equal(report.stages[3]?.metrics['splats'], splats.length);
+    assert.ok(report.stages_duration_s >= 370 && report.stages_duration_s < 400, String(report.stages_duration_s));
+    assert.ok(report.wall_clock_s > 390, String(report.wall_clock_s)); // from 2026-01-01 to now
+    assert.equal(report.tools['colmap'], '3.8');
+    assert.match(report.tools['splat-transform'] ?? '', /^3\.\d+/);
+    assert.equal(report.outputs['scene.spz']?.bytes, result.metrics.spz_bytes);
+  });
+
+  it('reports progress from 0 to 1', () => {
+    assert.equal(progress[0], 0);
+    assert.equal(progress.at(-1), 1);
+    assert.ok(progress.every((f, i) => i === 0 || f >= progress[i - 1]!));
+  });
+});
+
+describe('export with the reconstruction cameras', () => {
+  it('looks through the middle camera and writes cameras.json with centres and focal lengths', async () => {
+    const outDir = join(root, 'cameras');
+    const sparse = join(root, 'sparse');
+    await mkdir(outDir);
+    await mkdir(sparse);
+    // One PINHOLE camera 640×480 at (0, 0, -4) looking along +z at the origin (COLMAP: t = -R·C).
+    await writeFile(join(sparse, 'cameras.txt'), '1 PINHOLE 640 480 500 500 320 240\n');
+    await writeFile(
+      join(sparse, 'images.txt'),
+      '1 1 0 0 0 0 0 4 1 a.jpg\n\n2 0.9238795 0 0.3826834 0 0 0 4 1 b.jpg\n\n',
+    );
+    await writeFile(join(sparse, 'points3D.txt'), '');
+    const result = await runExport({
+      requestId: 'req-2',
+      plyPath: ply,
+      sparseDir: sparse,
+      manifests: {},
+      outDir,
+      params: stageParams(exportParamsSchema, { thumbnail_size: 320 }),
+    });
+    assert.equal(result.metrics.cameras, 2);
+    assert.equal(result.metrics.thumbnail_from_camera, true);
+    const thumb = join(outDir, 'thumbnail.png');
+    assert.deepEqual(
+      await sharp(thumb)
+        .metadata()
+        .then((m) => [m.width, m.height]),
+      [320, 240],
+    );
+    // The middle camera by name is b.jpg, looking at the ball from 4 units: the ball is centred, the ring right of it.
+    const { red, blue } = await colourSpans(thumb, 120);
+    assert.ok(Math.abs((red[0]! + red[1]!) / 2 - 160) < 3, `red ${red.join('..')}`);
+    assert.ok(blue[0]! > red[1]!, `blue ${blue.join('..')}`);
+    const cameras = JSON.parse(await readFile(join(outDir, 'cameras.json'), 'utf8')) as {
+      img_name: string;
+      position: number[];
+      rotation: number[][];
+      fx: number;
+    }[];
+    assert.deepEqual(
+      cameras.map((c) => c.img_name),
+      ['a', 'b'],
+    );
+    assert.deepEqual(
+      cameras[0]?.position.map((v) => Math.round(v * 1e6) / 1e6 + 0),
+      [0, 0, -4],
+    );
+    assert.deepEqual(cameras[0]?.rotation, [
+      [1, 0, 0],
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
+    assert.equal(cameras[0]?.fx, 500);
+    const b = cameras[1]!.position;
+    assert.ok(Math.abs(Math.hypot(b[0]!, b[1]!, b[2]!) - 4) < 1e-5, 'camera b is 4 units from the origin');
+    assert.ok(b[0]! > 2.5 && b[2]! < -2.5, `camera b at ${b.join(',')}`);
+  });
+});
+
+describe('export refuses what it cannot read, saying why', () => {
+  it('a PLY that is not a Gaussian splat (no opacity, scales or rotations)', async () => {
+    const path = join(root, 'points.ply');
+    await writeFile(path, gaussianPly(splats.slice(0, 5), ['x', 'y', 'z', 'f_dc_0', 'f_dc_1', 'f_dc_2']));
+    await assert.rejects(
+      runExport({
+        requestId: 'r',
+        plyPath: path,
+        manifests: {},
+        outDir: root,
+        params: stageParams(exportParamsSchema),
+      }),
+      (error: Error) =>
+        error instanceof ExportInputError && /missing opacity, scale_0, scale_1, scale_2, rot_0/.test(error.message),
+    );
+  });
+
+  it('a file that is not a PLY at all, and an empty splat', async () => {
+    const junk = join(root, 'junk.ply');
+    await writeFile(junk, 'hello');
+    await assert.rejects(
+      runExport({
+        requestId: 'r',
+        plyPath: junk,
+        manifests: {},
+        outDir: root,
+        params: stageParams(exportParamsSchema),
+      }),
+      /cannot read the trained splat .*junk\.ply: not a PLY file/,
+    );
+    const empty = join(root, 'empty.ply');
+    await writeFile(empty, gaussianPly([]));
+    await assert.rejects(
+      runExport({
+        requestId: 'r',
+        plyPath: empty,
+        manifests: {},
+        outDir: root,
+        params: stageParams(exportParamsSchema),
+      }),
+      /the trained splat is empty/,
+    );
+  });
+
+  it('a malformed stage manifest is named in the error', () => {
+    assert.throws(
+      () => buildReport({ requestId: 'r', manifests: { sfm: { stage: 'sfm', duration_s: -1 } }, outputs: {} }),
+      (error: Error) => error instanceof ReportError && /^the sfm stage's manifest is malformed: /.test(error.message),
+    );
+  });
+});
