@@ -89,6 +89,14 @@ class Storage:
         shutil.copyfile(src, tmp)
         os.replace(tmp, dest)
 
+    def local_folder(self, uri: str, scratch: Path) -> Path:
+        """A local folder with the files below `uri`: the folder itself when local, else a download into scratch."""
+        if not is_gcs(uri):
+            return local_path(uri)
+        for name in self.list(uri):
+            self.download(join(uri, name), scratch / name)
+        return scratch
+
     def read_bytes(self, uri: str) -> bytes:
         if is_gcs(uri):
             bucket, name = self._bucket(uri)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 import torch
 from numba import njit, prange
@@ -294,8 +293,3 @@ def rasterization(
         "n_cameras": viewmats.shape[0],
     }
     return torch.stack(renders), torch.stack(alphas), meta
-
-
-def set_threads(n: int) -> None:
-    numba.set_num_threads(n)
-    torch.set_num_threads(n)
