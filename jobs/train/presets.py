@@ -29,8 +29,8 @@ class Settings:
 PRESETS = {
     # CPU, local runs: small images, few Gaussians, short schedule (see README for the measured time).
     "preview": Settings(
-        iterations=1500, max_side=320, sh_degree=1, max_gaussians=40_000, densify_from=200, densify_until=1200,
-        sh_every=500, checkpoint_every=500,
+        iterations=1000, max_side=256, sh_degree=1, max_gaussians=20_000, densify_from=100, densify_until=700,
+        sh_every=300, checkpoint_every=250,
     ),
     # GPU (gsplat): the 3DGS paper's schedule at ≤1600 px.
     "standard": Settings(

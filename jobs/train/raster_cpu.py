@@ -37,31 +37,40 @@ def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
 
 def project(means, quats, scales, viewmat, K, width, height, near=0.01, far=1e10, eps2d=0.3):
     """One camera. Returns means2d [N,2] (pixels), conics [N,3] (inverse 2D covariance a,b,c), depths [N],
-    radii [N] (int, 0 = not drawn)."""
-    R, t = viewmat[:3, :3], viewmat[:3, 3]
-    p = means @ R.T + t
-    z = p[:, 2]
+    radii [N] (int, 0 = not drawn).
+
+    Written per component on [N] vectors: batched 3×3 matmuls and their backward were the slowest part of a CPU step
+    with Debian's generic BLAS (0.47 s for 20k Gaussians, against ~0.03 s this way)."""
+    W, t = viewmat[:3, :3], viewmat[:3, 3]
+    mx, my, mz = means.unbind(-1)
+    x = W[0, 0] * mx + W[0, 1] * my + W[0, 2] * mz + t[0]
+    y = W[1, 0] * mx + W[1, 1] * my + W[1, 2] * mz + t[1]
+    z = W[2, 0] * mx + W[2, 1] * my + W[2, 2] * mz + t[2]
     valid = (z > near) & (z < far)
     zs = torch.where(valid, z, torch.ones_like(z))
     fx, fy, cx, cy = K[0, 0], K[1, 1], K[0, 2], K[1, 2]
     # Clamp the direction used by the Jacobian (as gsplat): far off-screen Gaussians would otherwise blow up.
     tan_x, tan_y = 0.5 * width / fx, 0.5 * height / fy
-    xz = torch.minimum(torch.maximum(p[:, 0] / zs, -(cx / fx + 0.3 * tan_x)), (width - cx) / fx + 0.3 * tan_x)
-    yz = torch.minimum(torch.maximum(p[:, 1] / zs, -(cy / fy + 0.3 * tan_y)), (height - cy) / fy + 0.3 * tan_y)
-    zero = torch.zeros_like(zs)
-    J = torch.stack([fx / zs, zero, -fx * xz / zs, zero, fy / zs, -fy * yz / zs], -1).reshape(-1, 2, 3)
-    M = quat_to_rotmat(quats) * scales[:, None, :]
-    cov_w = M @ M.transpose(1, 2)
-    cov_c = R @ cov_w @ R.T
-    cov2d = J @ cov_c @ J.transpose(1, 2)
-    a = cov2d[:, 0, 0] + eps2d
-    b = cov2d[:, 0, 1]
-    c = cov2d[:, 1, 1] + eps2d
+    xz = torch.clamp(x / zs, float(-(cx / fx + 0.3 * tan_x)), float((width - cx) / fx + 0.3 * tan_x))
+    yz = torch.clamp(y / zs, float(-(cy / fy + 0.3 * tan_y)), float((height - cy) / fy + 0.3 * tan_y))
+    # A = J · W · R(q) · S, so that the 2D covariance is A Aᵀ (J: the projection's Jacobian, rows 0 and 1).
+    j00, j02, j11, j12 = fx / zs, -fx * xz / zs, fy / zs, -fy * yz / zs
+    T0 = [j00 * W[0, k] + j02 * W[2, k] for k in range(3)]
+    T1 = [j11 * W[1, k] + j12 * W[2, k] for k in range(3)]
+    R = quat_to_rotmat(quats)
+    sx, sy, sz = scales.unbind(-1)
+    A0, A1 = [], []
+    for j, sj in enumerate((sx, sy, sz)):
+        A0.append((T0[0] * R[:, 0, j] + T0[1] * R[:, 1, j] + T0[2] * R[:, 2, j]) * sj)
+        A1.append((T1[0] * R[:, 0, j] + T1[1] * R[:, 1, j] + T1[2] * R[:, 2, j]) * sj)
+    a = A0[0] * A0[0] + A0[1] * A0[1] + A0[2] * A0[2] + eps2d
+    b = A0[0] * A1[0] + A0[1] * A1[1] + A0[2] * A1[2]
+    c = A1[0] * A1[0] + A1[1] * A1[1] + A1[2] * A1[2] + eps2d
     det = a * c - b * b
     valid = valid & (det > 0)
     det_s = torch.where(valid, det, torch.ones_like(det))
     conics = torch.stack([c / det_s, -b / det_s, a / det_s], -1)
-    means2d = torch.stack([fx * p[:, 0] / zs + cx, fy * p[:, 1] / zs + cy], -1)
+    means2d = torch.stack([fx * x / zs + cx, fy * y / zs + cy], -1)
     with torch.no_grad():
         mid = 0.5 * (a + c)
         lam = mid + torch.sqrt((mid * mid - det).clamp_min(0.1))

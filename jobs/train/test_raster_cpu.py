@@ -4,7 +4,7 @@ import unittest
 
 import torch
 
-from .raster_cpu import ALPHA_MAX, ALPHA_MIN, RasterizeTiles, project, rasterization, tile_rects
+from .raster_cpu import ALPHA_MAX, ALPHA_MIN, RasterizeTiles, project, quat_to_rotmat, rasterization, tile_rects
 
 
 def dense_reference(means2d, conics, colors, opacities, bg, depths, radii, width, height, tile_size):
@@ -77,6 +77,26 @@ class RasterizerTest(unittest.TestCase):
         for name, a, b in zip(("means2d", "conics", "colors", "opacities"), ours, ref):
             self.assertGreater(float(b.abs().max()), 0.0, name)
             torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-10, msg=f"gradient of {name}")
+
+    def test_projection_matches_the_matrix_form_of_ewa_splatting(self):
+        means, quats, scales, _, _, viewmat, K = scene()
+        viewmat[:3, :3] = quat_to_rotmat(torch.tensor([0.9, 0.1, -0.2, 0.3], dtype=torch.float64))
+        viewmat[2, 3] = 0.5
+        means2d, conics, depths, radii = project(means, quats, scales, viewmat, K, self.W, self.H)
+        # Σ2d = J W R S Sᵀ Rᵀ Wᵀ Jᵀ + 0.3 I, written with matrices (Gaussians well inside the view: no clamping).
+        p = means @ viewmat[:3, :3].T + viewmat[:3, 3]
+        x, y, z = p.unbind(-1)
+        zero = torch.zeros_like(z)
+        fx, fy = K[0, 0], K[1, 1]
+        J = torch.stack([fx / z, zero, -fx * x / z**2, zero, fy / z, -fy * y / z**2], -1).reshape(-1, 2, 3)
+        M = quat_to_rotmat(quats) * scales[:, None, :]
+        cov = J @ viewmat[:3, :3] @ M @ M.transpose(1, 2) @ viewmat[:3, :3].T @ J.transpose(1, 2) + 0.3 * torch.eye(2, dtype=torch.float64)
+        inside = (radii > 0) & (x / z).abs().lt(0.5) & (y / z).abs().lt(0.4)
+        self.assertGreater(int(inside.sum()), 10)
+        inv = torch.linalg.inv(cov)
+        torch.testing.assert_close(conics[inside], torch.stack([inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], -1)[inside])
+        torch.testing.assert_close(means2d[inside], torch.stack([fx * x / z + K[0, 2], fy * y / z + K[1, 2]], -1)[inside])
+        torch.testing.assert_close(depths, z)
 
     def test_projection_gradients_flow_to_3d_parameters(self):
         means, quats, scales, opacities, colors, viewmat, K = scene(dtype=torch.float32)
