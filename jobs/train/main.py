@@ -21,6 +21,7 @@ from ..py.stage import Context, StageError, run
 from ..py.storage import Storage, join
 from .backend import select_backend
 from .colmap import ModelError, read_model
+from .depth import read_depth_frames
 from .ply import write_splat_ply
 from .presets import settings_from_params
 from .trainer import evaluate, load_views, train
@@ -64,7 +65,11 @@ def main(ctx: Context) -> None:
         raise StageError(f"cannot read the sfm stage's model under {sfm}sparse/: {e}") from None
     if len(model.xyz) == 0:
         raise StageError("the sfm model has no 3D points to start from")
-    views = load_views(model, root / "images", settings.max_side, settings.test_every)
+    depth_frames, depth_manifest = None, ctx.uri("depth", "manifest.json")
+    if settings.depth_weight > 0 and ctx.storage.exists(depth_manifest):
+        folder = ctx.storage.local_folder(ctx.uri("depth") + "/", scratch / "depth")
+        depth_frames = read_depth_frames(json.loads(ctx.storage.read_bytes(depth_manifest)), folder)
+    views = load_views(model, root / "images", settings.max_side, settings.test_every, depth_frames)
     ctx.progress(0.02, views=len(views), points=len(model.xyz))
 
     every = max(1, settings.iterations // 100)
@@ -90,7 +95,9 @@ def main(ctx: Context) -> None:
         "preset": preset, "backend": backend.name, "settings": asdict(settings),
         "gaussians": len(p["means"]), "sh_degree": result.sh_degree, "input_points": len(model.xyz),
         "views": {"train": sum(not v.test for v in views), "test": sum(v.test for v in views)},
-        "resolution": [views[0].width, views[0].height], "steps_per_second": result.steps_per_second,
+        "resolution": [views[0].width, views[0].height],
+        "depth": {"frames": len(depth_frames or {}), "views_aligned": sum(v.inv_depth is not None for v in views),
+                  "weight": settings.depth_weight if depth_frames else 0.0}, "steps_per_second": result.steps_per_second,
         "resumed_from_step": result.resumed_from, "loss_by_tenth": result.losses,
         # LPIPS needs pretrained network weights, which these images do not carry: reported as null.
         "metrics": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},

@@ -24,6 +24,7 @@ class Settings:
     checkpoint_every: int = 2000
     test_every: int = 8  # every 8th view (by name) is held out for evaluation
     seed: int = 0
+    depth_weight: float = 0.1  # L1 on inverse depth against the depth stage's aligned maps, when present (0: off)
 
 
 PRESETS = {
@@ -57,6 +58,7 @@ SCHEMA = {
     "checkpoint_every": Param(int, 1),
     "ssim_lambda": Param(float, 0.0, 1.0),
     "seed": Param(int, 0),
+    "depth_weight": Param(float, 0.0, 10.0),
 }
 
 

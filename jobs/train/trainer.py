@@ -13,6 +13,7 @@ from PIL import Image as PILImage
 
 from .backend import Backend
 from .colmap import Model
+from .depth import DepthFrame, aligned_inverse_depth, decode
 from .gaussians import Densifier, Params, init_params, make_optimizers, means_lr, reset_opacities
 from .metrics import psnr, ssim
 from .presets import Settings
@@ -25,6 +26,7 @@ class View:
     K: torch.Tensor  # [3,3] at this resolution
     viewmat: torch.Tensor  # [4,4] world → camera (OpenCV axes, as COLMAP)
     test: bool
+    inv_depth: Optional[torch.Tensor] = None  # [H,W] aligned inverse depth from the depth stage (0: no value)
 
     @property
     def width(self) -> int:
@@ -40,7 +42,9 @@ class CheckpointStore(Protocol):
     def save(self, state: dict) -> None: ...
 
 
-def load_views(model: Model, images_dir: Path, max_side: int, test_every: int) -> list[View]:
+def load_views(
+    model: Model, images_dir: Path, max_side: int, test_every: int, depth: Optional[dict[str, DepthFrame]] = None
+) -> list[View]:
     views = []
     for i, im in enumerate(model.images):
         cam = model.cameras[im.camera_id]
@@ -57,7 +61,13 @@ def load_views(model: Model, images_dir: Path, max_side: int, test_every: int) -
         K[1] *= h / cam.height
         img = torch.from_numpy(np.asarray(pil, np.float32) / 255.0)
         test = test_every > 0 and len(model.images) > 1 and i % test_every == 0
-        views.append(View(im.name, img, torch.tensor(K, dtype=torch.float32), torch.tensor(im.viewmat(), dtype=torch.float32), test))
+        inv_depth = None
+        frame = (depth or {}).get(Path(im.name).stem)
+        if frame is not None:
+            aligned = aligned_inverse_depth(decode(frame, w, h), model.xyz, K, im.viewmat())
+            inv_depth = None if aligned is None else torch.from_numpy(aligned.astype(np.float32))
+        viewmat = torch.tensor(im.viewmat(), dtype=torch.float32)
+        views.append(View(im.name, img, torch.tensor(K, dtype=torch.float32), viewmat, test, inv_depth))
     return views
 
 
@@ -133,10 +143,18 @@ def train(
         sh_degree = min(step // settings.sh_every, settings.sh_degree)
         for group in optimizers["means"].param_groups:
             group["lr"] = means_lr(step, settings.iterations, scale)
-        img, _, meta = render(backend, params, view, sh_degree)
+        use_depth = settings.depth_weight > 0 and view.inv_depth is not None
+        img, alpha, meta = render(backend, params, view, sh_degree, "RGB+ED" if use_depth else "RGB")
         meta["means2d"].retain_grad()
-        pred, gt = img[0], view.image.to(dev)
+        pred, gt = img[0][..., :3], view.image.to(dev)
         loss = (1 - settings.ssim_lambda) * (pred - gt).abs().mean() + settings.ssim_lambda * (1 - ssim(pred, gt))
+        if use_depth:
+            target = view.inv_depth.to(dev)
+            mask = (alpha[0, ..., 0] > 0.5) & (target > 0)
+            if bool(mask.any()):
+                # Inverse depth × scene scale: the same weight means the same thing whatever the model's units.
+                inv = 1.0 / img[0][..., 3].clamp_min(1e-6)
+                loss = loss + settings.depth_weight * scale * (inv - target)[mask].abs().mean()
         loss.backward()
         step += 1
         window.append(float(loss))
