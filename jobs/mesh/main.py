@@ -13,6 +13,10 @@ if __package__ in (None, ""):  # run as `python3 jobs/mesh/main.py` (the job def
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "jobs.mesh"
 
+from ..py.interpreter import ensure_torch_interpreter
+
+ensure_torch_interpreter()
+
 import numpy as np
 import torch
 

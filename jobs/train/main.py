@@ -15,6 +15,10 @@ if __package__ in (None, ""):  # run as `python3 jobs/train/main.py` (the job de
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "jobs.train"
 
+from ..py.interpreter import ensure_torch_interpreter
+
+ensure_torch_interpreter()
+
 import torch
 
 from ..py.stage import Context, StageError, run

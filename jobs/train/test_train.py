@@ -99,6 +99,21 @@ class TrainStageTest(unittest.TestCase):
         self.assertEqual(len(lines), 1, run.stderr)
         self.assertIn("sfm", lines[0])
 
+    def test_started_by_a_python_without_torch_it_runs_under_splatflow_python(self):
+        # `python -S` cannot see Debian's dist-packages: as a pyenv python3 first on PATH would be.
+        wrapper = self.tmp / "python-wrapper"
+        wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+        wrapper.chmod(0o755)
+        env = {**os.environ, "SPLATFLOW_STAGE": "train", "SPLATFLOW_REQUEST_ID": "r", "SPLATFLOW_INPUT_URI": "/dev/null",
+               "SPLATFLOW_REQUEST_PREFIX": f"{self.tmp}/nothing/"}  # fmt: skip
+        args = [sys.executable, "-S", str(ROOT / "jobs" / "train" / "main.py")]
+        run = subprocess.run(args, env={**env, "SPLATFLOW_PYTHON": str(wrapper)}, text=True, capture_output=True)
+        self.assertEqual(run.returncode, 1)
+        self.assertIn("cannot read the sfm stage's model", run.stderr)  # it got as far as reading its input
+        run = subprocess.run(args, env={**env, "SPLATFLOW_PYTHON": sys.executable}, text=True, capture_output=True)
+        self.assertEqual(run.returncode, 1)
+        self.assertEqual(run.stderr.strip().splitlines(), [f"train: torch is not installed for {sys.executable} (Debian: apt-get install python3-torch)"])
+
     def test_bad_parameters_fail_naming_the_parameter(self):
         for params, word in (({"iterations": "many"}, "iterations"), ({"preset": "ultra"}, "preset"), ({"x": 1}, "x")):
             run = run_stage(self.sfm, params)
