@@ -30,8 +30,8 @@ class Settings:
 PRESETS = {
     # CPU, local runs: small images, few Gaussians, short schedule (see README for the measured time).
     "preview": Settings(
-        iterations=1000, max_side=256, sh_degree=1, max_gaussians=20_000, densify_from=100, densify_until=700,
-        sh_every=300, checkpoint_every=250,
+        iterations=600, max_side=256, sh_degree=1, max_gaussians=20_000, densify_from=100, densify_until=450,
+        sh_every=200, checkpoint_every=200,
     ),
     # GPU (gsplat): the 3DGS paper's schedule at ≤1600 px.
     "standard": Settings(
