@@ -87,6 +87,9 @@ class Storage:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
         os.close(fd)
         shutil.copyfile(src, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the result is an ordinary file for other readers
         os.replace(tmp, dest)
 
     def local_folder(self, uri: str, scratch: Path) -> Path:

@@ -70,6 +70,11 @@ class TrainStageTest(unittest.TestCase):
         self.assertTrue(all(np.isfinite(v).all() for v in splat.values()))
         self.assertLess(float(np.abs(splat["means"]).max()), 3.0, "Gaussians stay around the unit-box scene")
 
+        umask = os.umask(0)
+        os.umask(umask)
+        for name in ("point_cloud.ply", "cameras.json", "manifest.json"):  # ordinary files other readers can open
+            self.assertEqual((prefix / "train" / name).stat().st_mode & 0o777, 0o666 & ~umask, name)
+
         cameras = json.loads((prefix / "train" / "cameras.json").read_text())
         self.assertEqual(len(cameras), 16)
         self.assertEqual((cameras[0]["width"], cameras[0]["height"]), (64, 48))
