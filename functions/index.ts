@@ -24,6 +24,7 @@ import { Lifecycle } from './records/lifecycle.js';
 import type { RequestRecord } from './records/record.js';
 import { openFirestore, RequestStore } from './records/store.js';
 import { connectRedis } from './redis/connection.js';
+import { discoverRedis } from './redis/discovery.js';
 import { urlSigner } from './storage/signed-urls.js';
 import { deliverWebhook } from './webhooks/webhook.js';
 
@@ -32,11 +33,16 @@ captureBodyErrors();
 const config = loadQueueConfig();
 const ingress = loadIngressConfig();
 const log = createLogger({ level: config.LOG_LEVEL });
+// REDIS_URL wins; otherwise the Memorystore instance is looked up once, at start-up.
+const endpoint =
+  config.REDIS_URL !== undefined
+    ? { url: config.REDIS_URL }
+    : await discoverRedis(config.REDIS_INSTANCE!, config.CLOUD_REDIS_EMULATOR_HOST);
 const redis = connectRedis(
   {
-    url: config.REDIS_URL,
-    password: config.REDIS_PASSWORD,
-    tlsCa: config.REDIS_TLS_CA,
+    url: endpoint.url,
+    password: config.REDIS_PASSWORD ?? endpoint.password,
+    tlsCa: config.REDIS_TLS_CA ?? endpoint.tlsCa,
     connectTimeoutMs: config.REDIS_CONNECT_TIMEOUT_MS,
   },
   log,
@@ -80,19 +86,13 @@ function notifyEnd(record: RequestRecord): void {
   inBackground('webhook delivery', () => deliverWebhook(url, payload, { secret, retries: ingress.WEBHOOK_RETRIES }));
 }
 
-const lifecycle = new Lifecycle(
-  store,
-  queue,
-  log,
-  {
-    ended: notifyEnd,
-    // Off where workers take requests from the queue API (GET /next) themselves.
-    kick: () => {
-      if (ingress.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
-    },
+const lifecycle = new Lifecycle(store, queue, log, {
+  ended: notifyEnd,
+  // Off where workers take requests from the queue API (GET /next) themselves.
+  kick: () => {
+    if (ingress.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
   },
-  ingress.DISPATCH_LEASE_SECONDS,
-);
+});
 const dispatcher = new Dispatcher(queue, store, lifecycle, runner, log, {
   maxConcurrent: ingress.MAX_CONCURRENT_RECONSTRUCTIONS,
   startLeaseSeconds: ingress.DISPATCH_START_LEASE_SECONDS,

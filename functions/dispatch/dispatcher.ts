@@ -79,7 +79,7 @@ export class Dispatcher {
         },
       );
       await this.store.change(id, (current) => applyExecution(current, lease, execution, now()));
-      await this.queue.update(id, { status: 'PROCESSING', lease_id: lease }, this.settings.leaseSeconds);
+      await this.queue.relet(id, lease, this.settings.leaseSeconds);
       this.log.info('workflow started', { request_id: id, execution });
       return execution;
     } catch (error) {

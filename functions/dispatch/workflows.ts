@@ -4,7 +4,7 @@
  * speaking the same REST API, without credentials, as FIRESTORE_EMULATOR_HOST does for Firestore.
  */
 import { ExecutionsClient } from '@google-cloud/workflows';
-import { PassThroughClient } from 'google-auth-library';
+import { restClientOptions } from '../google/emulator.js';
 
 export interface WorkflowArgument {
   request_id: string;
@@ -51,19 +51,7 @@ export function workflowRunner(settings: {
   workflow: string;
   emulatorHost?: string;
 }): WorkflowRunner {
-  const local = settings.emulatorHost?.split(':');
-  const client = new ExecutionsClient({
-    fallback: true,
-    ...(local
-      ? {
-          apiEndpoint: local[0],
-          port: Number(local[1]),
-          protocol: 'http',
-          // The emulator takes no credentials; nothing may ask a metadata server for them.
-          authClient: new PassThroughClient() as never,
-        }
-      : {}),
-  });
+  const client = new ExecutionsClient(restClientOptions(settings.emulatorHost));
   const parent = client.workflowPath(settings.projectId, settings.location, settings.workflow);
   return {
     async start(argument) {

@@ -3,7 +3,11 @@ import { loadConfig } from '../../lib/config.js';
 import { SEVERITIES, type Severity } from '../../lib/log.js';
 
 export interface QueueConfig {
-  REDIS_URL: string;
+  /** Wins over REDIS_INSTANCE when both are set. */
+  REDIS_URL?: string;
+  /** Memorystore instance (`projects/…/locations/…/instances/…`) whose endpoint, CA and AUTH are looked up. */
+  REDIS_INSTANCE?: string;
+  CLOUD_REDIS_EMULATOR_HOST?: string;
   REDIS_PASSWORD?: string;
   REDIS_TLS_CA?: string;
   REDIS_CONNECT_TIMEOUT_MS: number;
@@ -16,8 +20,8 @@ export interface QueueConfig {
 
 const schema: JSONSchemaType<QueueConfig> = {
   type: 'object',
+  anyOf: [{ required: ['REDIS_URL'] }, { required: ['REDIS_INSTANCE'] }],
   required: [
-    'REDIS_URL',
     'REDIS_CONNECT_TIMEOUT_MS',
     'REDIS_KEY_PREFIX',
     'QUEUE_LEASE_SECONDS',
@@ -26,7 +30,13 @@ const schema: JSONSchemaType<QueueConfig> = {
     'LOG_LEVEL',
   ],
   properties: {
-    REDIS_URL: { type: 'string', pattern: '^rediss?://[^\\s]+$' },
+    REDIS_URL: { type: 'string', pattern: '^rediss?://[^\\s]+$', nullable: true },
+    REDIS_INSTANCE: {
+      type: 'string',
+      pattern: '^projects/[a-z0-9-]+/locations/[a-z0-9-]+/instances/[a-z0-9-]+$',
+      nullable: true,
+    },
+    CLOUD_REDIS_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
     REDIS_PASSWORD: { type: 'string', nullable: true },
     REDIS_TLS_CA: { type: 'string', pattern: 'BEGIN CERTIFICATE', nullable: true },
     REDIS_CONNECT_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 2000 },

@@ -180,6 +180,23 @@ export class QueueService {
     return { kind: outcome === 'LEASE_MISMATCH' ? 'lease_mismatch' : 'illegal_transition', current: current as Status };
   }
 
+  /** Sets the lease length of a PROCESSING request (this lease and every renewal); only its holder may. */
+  async relet(
+    requestId: string,
+    leaseId: string,
+    leaseSeconds: number,
+  ): Promise<Exclude<UpdateResult, { kind: 'ok' }> | { kind: 'ok' }> {
+    const k = this.keys;
+    const [outcome, detail] = (await this.run(
+      'relet',
+      [k.request + requestId, k.leases],
+      [requestId, leaseId, String(leaseSeconds * 1000)],
+    )) as [string, string];
+    if (outcome === 'OK') return { kind: 'ok' };
+    if (outcome === 'NOT_FOUND') return { kind: 'not_found' };
+    return { kind: outcome === 'LEASE_MISMATCH' ? 'lease_mismatch' : 'illegal_transition', current: detail as Status };
+  }
+
   async expireLeases(): Promise<ExpiredLease[]> {
     const k = this.keys;
     const reply = await this.run(

@@ -4,7 +4,7 @@
  * dispatcher bring the queue back in line (see README "Records and repair").
  */
 import type { Logger } from '../../lib/log.js';
-import type { UpdateBody } from '../queue/schemas.js';
+import type { Status, UpdateBody } from '../queue/schemas.js';
 import { DuplicateRequestError, type ExpiredLease, type QueueService, type UpdateResult } from '../queue/service.js';
 import type { LeasedRequest } from '../queue/record.js';
 import { applyExpiry, applyTake, applyUpdate, TERMINAL, type RequestRecord } from './record.js';
@@ -26,7 +26,6 @@ export class Lifecycle {
     private readonly queue: QueueService,
     private readonly log: Logger,
     private readonly hooks: LifecycleHooks,
-    private readonly dispatchLeaseSeconds: number,
   ) {}
 
   /**
@@ -60,11 +59,9 @@ export class Lifecycle {
   async update(requestId: string, body: UpdateBody): Promise<LifecycleUpdate> {
     const change = await this.store.change(requestId, (record) => applyUpdate(record, body, new Date().toISOString()));
     if (change.kind !== 'ok') return change;
-    // A request run by a workflow renews for a whole workflow's length: reports come only between stages.
-    const leaseSeconds = change.record.execution ? this.dispatchLeaseSeconds : undefined;
     let queued: UpdateResult | undefined;
     try {
-      queued = await this.queue.update(requestId, body, leaseSeconds);
+      queued = await this.queue.update(requestId, body);
     } catch (error) {
       this.log.error('queue update failed after the record changed; repaired later', { request_id: requestId, error });
     }
@@ -114,17 +111,23 @@ export class Lifecycle {
     }
   }
 
-  private async settleQueue(request: LeasedRequest, recorded: string | undefined): Promise<void> {
-    const status = recorded === 'COMPLETED' ? 'COMPLETED' : 'FAILED';
-    const error =
-      recorded === undefined
-        ? { code: 'NO_RECORD', message: 'the request has no durable record' }
-        : { code: 'ALREADY_FINISHED', message: `the record says ${recorded}` };
-    await this.queue.update(request.request_id, {
-      status,
-      lease_id: request.lease_id,
-      ...(status === 'FAILED' ? { error } : {}),
-    });
-    this.log.warning('queue settled to match the record', { request_id: request.request_id, recorded });
+  /** Brings the queue's copy of a request it just handed out to the record's final status. */
+  private async settleQueue(request: LeasedRequest, recorded: Status | undefined): Promise<void> {
+    const id = request.request_id;
+    const lease = request.lease_id;
+    if (recorded === 'CANCELLED') {
+      // The queue cancels only QUEUED requests: hand it back first.
+      await this.queue.release(id, lease, { code: 'CANCELLED', message: 'the record says CANCELLED' });
+      await this.queue.update(id, { status: 'CANCELLED' });
+    } else if (recorded === 'COMPLETED') {
+      await this.queue.update(id, { status: 'COMPLETED', lease_id: lease });
+    } else {
+      const error =
+        recorded === undefined
+          ? { code: 'NO_RECORD', message: 'the request has no durable record' }
+          : { code: 'ALREADY_FINISHED', message: `the record says ${recorded}` };
+      await this.queue.update(id, { status: 'FAILED', lease_id: lease, error });
+    }
+    this.log.warning('queue settled to match the record', { request_id: id, recorded });
   }
 }

@@ -4,6 +4,7 @@
  * check the rules without a database.
  */
 import { randomUUID } from 'node:crypto';
+import type { QueueRequest } from '../queue/record.js';
 import { DEFAULT_PRIORITY, type StageError, type Status, type UpdateBody } from '../queue/schemas.js';
 
 /** How a request came in: an authenticated call, an upload event, or the internal queue API. */
@@ -15,26 +16,12 @@ export interface StageTiming {
   progress?: number;
 }
 
-export interface RequestRecord {
-  request_id: string;
+/** The queue's view of a request (less what only Redis knows), plus what only the record keeps. */
+export interface RequestRecord extends Omit<QueueRequest, 'position' | 'lease_expires_at'> {
   owner: string;
   origin: Origin;
-  session_id: string;
-  input: { uri: string };
-  priority: number;
-  params: Record<string, unknown>;
-  status: Status;
-  attempts: number;
-  created_at: string;
-  updated_at: string;
   /** Stage name → when it started and finished; the order of `stage` reports. */
   stages: Record<string, StageTiming>;
-  stage?: string;
-  progress?: number;
-  started_at?: string;
-  finished_at?: string;
-  outputs?: Record<string, unknown>;
-  error?: StageError;
   /** The lease of the dispatch that holds the request (mirrors the queue's lease). */
   lease_id?: string;
   /** The Workflows execution running the request (`projects/…/executions/…`). */

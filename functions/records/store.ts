@@ -3,7 +3,7 @@
  * reads, creates, transactions and equality queries are used (what the emulator and every
  * Firestore edition serve alike).
  */
-import { Firestore } from '@google-cloud/firestore';
+import { Firestore, type DocumentSnapshot } from '@google-cloud/firestore';
 import type { Change, RequestRecord } from './record.js';
 
 /** gRPC ALREADY_EXISTS, answered by `create()` for a document that exists. */
@@ -18,6 +18,22 @@ export interface RejectedUpload {
 }
 
 export type StoreChange = Change | { kind: 'not_found' };
+
+/**
+ * A field a change removes is written as null and read back as absent. Deleting it would be
+ * cleaner, but the emulator tests run on never removes a field (not by set, nor by update with
+ * FieldValue.delete()), and null means the same on both.
+ */
+function replacement(current: RequestRecord, next: RequestRecord): Record<string, unknown> {
+  const fields: Record<string, unknown> = { ...next };
+  for (const key of Object.keys(current)) fields[key] ??= null;
+  return fields;
+}
+
+function recordOf(snapshot: DocumentSnapshot): RequestRecord {
+  const data = snapshot.data() ?? {};
+  return Object.fromEntries(Object.entries(data).filter(([, value]) => value !== null)) as unknown as RequestRecord;
+}
 
 export class RequestStore {
   private readonly requests;
@@ -41,17 +57,18 @@ export class RequestStore {
 
   async get(requestId: string): Promise<RequestRecord | undefined> {
     const snapshot = await this.requests.doc(requestId).get();
-    return snapshot.exists ? (snapshot.data() as RequestRecord) : undefined;
+    return snapshot.exists ? recordOf(snapshot) : undefined;
   }
 
   async findByTokenHash(tokenHash: string): Promise<RequestRecord | undefined> {
     const found = await this.requests.where('token_hash', '==', tokenHash).limit(1).get();
-    return found.docs[0]?.data() as RequestRecord | undefined;
+    const doc = found.docs[0];
+    return doc ? recordOf(doc) : undefined;
   }
 
   async withStatus(status: RequestRecord['status'], limit: number): Promise<RequestRecord[]> {
     const found = await this.requests.where('status', '==', status).limit(limit).get();
-    return found.docs.map((doc) => doc.data() as RequestRecord);
+    return found.docs.map(recordOf);
   }
 
   /** Applies `change` to the current record in one transaction; a refused change writes nothing. */
@@ -60,8 +77,9 @@ export class RequestStore {
     return this.db.runTransaction(async (transaction) => {
       const snapshot = await transaction.get(ref);
       if (!snapshot.exists) return { kind: 'not_found' } as const;
-      const outcome = change(snapshot.data() as RequestRecord);
-      if (outcome.kind === 'ok') transaction.set(ref, outcome.record);
+      const current = recordOf(snapshot);
+      const outcome = change(current);
+      if (outcome.kind === 'ok') transaction.update(ref, replacement(current, outcome.record));
       return outcome;
     });
   }

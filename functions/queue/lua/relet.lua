@@ -1,0 +1,21 @@
+-- KEYS: request, leases
+-- ARGV: id, lease_id, lease_ms
+-- Changes the length of a PROCESSING request's lease (and so of every renewal after it), for
+-- the holder of the lease only: the dispatcher takes a request under a short lease and lengthens
+-- it to a whole workflow's once the execution exists.
+-- Returns { 'OK', lease_expires_at } or { reason, current_status }.
+local key = KEYS[1]
+local fields = redis.call('HMGET', key, 'status', 'lease_id')
+if not fields[1] then
+  return { 'NOT_FOUND', '' }
+end
+if fields[1] ~= 'PROCESSING' then
+  return { 'ILLEGAL_TRANSITION', fields[1] }
+end
+if fields[2] ~= ARGV[2] then
+  return { 'LEASE_MISMATCH', fields[1] }
+end
+local expires = now_ms() + tonumber(ARGV[3])
+redis.call('HSET', key, 'lease_ms', ARGV[3], 'lease_expires_at', expires)
+redis.call('ZADD', KEYS[2], expires, ARGV[1])
+return { 'OK', int(expires) }

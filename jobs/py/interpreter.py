@@ -1,0 +1,23 @@
+"""Stages are started as `python3 jobs/<stage>/main.py` (jobs/definitions.json). In the container that python3 has
+torch; on a Debian machine torch comes from `python3-torch`, which only `/usr/bin/python3` sees, while `python3` on
+PATH may be another install (pyenv, a venv). Such a run re-executes itself under SPLATFLOW_PYTHON, else
+/usr/bin/python3, once."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+
+def ensure_torch_interpreter() -> None:
+    if importlib.util.find_spec("torch") is not None or os.environ.get("SPLATFLOW_REEXEC"):
+        return
+    target = os.environ.get("SPLATFLOW_PYTHON") or "/usr/bin/python3"
+    if os.path.exists(target) and os.path.realpath(target) != os.path.realpath(sys.executable):
+        os.environ["SPLATFLOW_REEXEC"] = "1"
+        os.execv(target, [target, *sys.argv])
+    stage = os.environ.get("SPLATFLOW_STAGE", "stage")
+    print(f"{stage}: torch is not installed for {sys.executable} (Debian: apt-get install python3-torch)",
+          file=sys.stderr)  # fmt: skip
+    sys.exit(1)

@@ -1,0 +1,69 @@
+"""Training settings: presets (`preview` for the CPU, `standard` and `high` for the GPU) and per-request overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Mapping
+
+from ..py.params import Param, validate
+
+
+@dataclass(frozen=True)
+class Settings:
+    iterations: int
+    max_side: int  # training images are downscaled so their long side is at most this (0: full size)
+    sh_degree: int
+    max_gaussians: int
+    densify_from: int
+    densify_until: int
+    densify_every: int = 100
+    densify_grad: float = 0.0002  # mean screen-space gradient (NDC units) above which a Gaussian is cloned or split
+    opacity_reset_every: int = 3000
+    sh_every: int = 1000  # one more SH degree every this many steps
+    ssim_lambda: float = 0.2
+    checkpoint_every: int = 2000
+    test_every: int = 8  # every 8th view (by name) is held out for evaluation
+    seed: int = 0
+    depth_weight: float = 0.1  # L1 on inverse depth against the depth stage's aligned maps, when present (0: off)
+
+
+PRESETS = {
+    # CPU, local runs: small images, few Gaussians, short schedule (see README for the measured time).
+    "preview": Settings(
+        iterations=600, max_side=256, sh_degree=1, max_gaussians=20_000, densify_from=100, densify_until=450,
+        sh_every=200, checkpoint_every=200,
+    ),
+    # GPU (gsplat): the 3DGS paper's schedule at ≤1600 px.
+    "standard": Settings(
+        iterations=30_000, max_side=1600, sh_degree=3, max_gaussians=3_000_000, densify_from=500,
+        densify_until=15_000,
+    ),
+    # GPU: full resolution, a lower densification threshold, more Gaussians.
+    "high": Settings(
+        iterations=30_000, max_side=0, sh_degree=3, max_gaussians=6_000_000, densify_from=500, densify_until=15_000,
+        densify_grad=0.00015,
+    ),
+}  # fmt: skip
+
+SCHEMA = {
+    "preset": Param(str, choices=tuple(PRESETS)),
+    "device": Param(str, choices=("auto", "cpu")),  # cpu: our rasterizer even where CUDA is available
+    "iterations": Param(int, 1, 1_000_000),
+    "max_side": Param(int, 0, 16384),
+    "sh_degree": Param(int, 0, 3),
+    "max_gaussians": Param(int, 100, 50_000_000),
+    "densify_from": Param(int, 0),
+    "densify_until": Param(int, 0),
+    "densify_grad": Param(float, 0.0),
+    "checkpoint_every": Param(int, 1),
+    "ssim_lambda": Param(float, 0.0, 1.0),
+    "seed": Param(int, 0),
+    "depth_weight": Param(float, 0.0, 10.0),
+}
+
+
+def settings_from_params(params: Mapping[str, Any], default_preset: str) -> tuple[str, Settings]:
+    checked = validate(params, SCHEMA)
+    preset = checked.pop("preset", default_preset)
+    known = {f.name for f in fields(Settings)}
+    return preset, replace(PRESETS[preset], **{k: v for k, v in checked.items() if k in known})

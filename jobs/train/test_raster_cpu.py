@@ -1,0 +1,130 @@
+"""The CPU rasterizer against a dense float64 reference: same image, same gradients."""
+
+import unittest
+
+import torch
+
+from .raster_cpu import ALPHA_MAX, ALPHA_MIN, RasterizeTiles, project, quat_to_rotmat, rasterization, tile_rects
+
+
+def dense_reference(means2d, conics, colors, opacities, bg, depths, radii, width, height, tile_size):
+    """Every Gaussian × every pixel, in torch (autograd gives its gradients), with the tiled renderer's rules:
+    a Gaussian reaches only the tiles its 3-sigma box covers, alpha clamped and thresholded, front to back."""
+    tiles_x, tiles_y = -(-width // tile_size), -(-height // tile_size)
+    order = torch.argsort(depths)
+    order = order[radii[order] > 0]
+    m, q, c, o = means2d[order], conics[order], colors[order], opacities[order]
+    rects = torch.from_numpy(tile_rects(m.detach().numpy(), radii[order].numpy(), tile_size, tiles_x, tiles_y))
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    px, py = xs.reshape(-1, 1) + 0.5, ys.reshape(-1, 1) + 0.5
+    tx, ty = xs.reshape(-1, 1) // tile_size, ys.reshape(-1, 1) // tile_size
+    inside = (tx >= rects[:, 0]) & (tx < rects[:, 1]) & (ty >= rects[:, 2]) & (ty < rects[:, 3])
+    dx, dy = m[:, 0] - px, m[:, 1] - py
+    sigma = 0.5 * (q[:, 0] * dx * dx + q[:, 2] * dy * dy) + q[:, 1] * dx * dy
+    alpha = torch.clamp(o * torch.exp(-sigma), max=ALPHA_MAX)
+    alpha = torch.where(inside & (sigma >= 0) & (alpha >= ALPHA_MIN), alpha, torch.zeros_like(alpha))
+    trans = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :1]), 1 - alpha], 1), 1)
+    weights = alpha * trans[:, :-1]
+    img = weights @ c + trans[:, -1:] * bg
+    return img.reshape(height, width, -1), (1 - trans[:, -1]).reshape(height, width, 1)
+
+
+def scene(n=40, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    means = torch.rand(n, 3, generator=g, dtype=dtype) * torch.tensor([2.0, 1.6, 1.0], dtype=dtype) - torch.tensor(
+        [1.0, 0.8, -2.5], dtype=dtype
+    )
+    quats = torch.randn(n, 4, generator=g, dtype=dtype)
+    scales = torch.rand(n, 3, generator=g, dtype=dtype) * 0.15 + 0.03
+    opacities = torch.rand(n, generator=g, dtype=dtype) * 0.5 + 0.2
+    colors = torch.rand(n, 3, generator=g, dtype=dtype)
+    viewmat = torch.eye(4, dtype=dtype)
+    K = torch.tensor([[40.0, 0, 24.0], [0, 40.0, 20.0], [0, 0, 1]], dtype=dtype)
+    return means, quats, scales, opacities, colors, viewmat, K
+
+
+class RasterizerTest(unittest.TestCase):
+    W, H, TS = 48, 40, 16
+
+    def inputs(self):
+        means, quats, scales, opacities, colors, viewmat, K = scene()
+        means2d, conics, depths, radii = project(means, quats, scales, viewmat, K, self.W, self.H)
+        leaf = [t.detach().clone().requires_grad_(True) for t in (means2d, conics, colors, opacities)]
+        bg = torch.tensor([0.2, 0.1, 0.3], dtype=torch.float64)
+        return leaf, bg, depths.detach(), radii
+
+    def test_forward_matches_dense_reference(self):
+        (m, q, c, o), bg, d, r = self.inputs()
+        self.assertGreater(int((r > 0).sum()), 30, "most test Gaussians must be on screen")
+        img, alpha = RasterizeTiles.apply(m, q, c, o, bg, d, r, self.W, self.H, self.TS)
+        ref_img, ref_alpha = dense_reference(m, q, c, o, bg, d, r, self.W, self.H, self.TS)
+        self.assertGreater(float(alpha.max()), 0.8, "the scene must have nearly opaque pixels")
+        torch.testing.assert_close(img, ref_img, rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(alpha, ref_alpha, rtol=1e-9, atol=1e-12)
+
+    def test_gradients_match_dense_reference(self):
+        (m, q, c, o), bg, d, r = self.inputs()
+        g = torch.Generator().manual_seed(1)
+        w_img = torch.randn(self.H, self.W, 3, generator=g, dtype=torch.float64)
+        w_alpha = torch.randn(self.H, self.W, 1, generator=g, dtype=torch.float64)
+
+        def grads(fn):
+            img, alpha = fn(m, q, c, o, bg, d, r, self.W, self.H, self.TS)
+            return torch.autograd.grad((img * w_img).sum() + (alpha * w_alpha).sum(), (m, q, c, o))
+
+        ours = grads(RasterizeTiles.apply)
+        ref = grads(dense_reference)
+        for name, a, b in zip(("means2d", "conics", "colors", "opacities"), ours, ref):
+            self.assertGreater(float(b.abs().max()), 0.0, name)
+            torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-10, msg=f"gradient of {name}")
+
+    def test_projection_matches_the_matrix_form_of_ewa_splatting(self):
+        means, quats, scales, _, _, viewmat, K = scene()
+        viewmat[:3, :3] = quat_to_rotmat(torch.tensor([0.9, 0.1, -0.2, 0.3], dtype=torch.float64))
+        viewmat[2, 3] = 0.5
+        means2d, conics, depths, radii = project(means, quats, scales, viewmat, K, self.W, self.H)
+        # Σ2d = J W R S Sᵀ Rᵀ Wᵀ Jᵀ + 0.3 I, written with matrices (Gaussians well inside the view: no clamping).
+        p = means @ viewmat[:3, :3].T + viewmat[:3, 3]
+        x, y, z = p.unbind(-1)
+        zero = torch.zeros_like(z)
+        fx, fy = K[0, 0], K[1, 1]
+        J = torch.stack([fx / z, zero, -fx * x / z**2, zero, fy / z, -fy * y / z**2], -1).reshape(-1, 2, 3)
+        M = quat_to_rotmat(quats) * scales[:, None, :]
+        cov = J @ viewmat[:3, :3] @ M @ M.transpose(1, 2) @ viewmat[:3, :3].T @ J.transpose(1, 2) + 0.3 * torch.eye(2, dtype=torch.float64)
+        inside = (radii > 0) & (x / z).abs().lt(0.5) & (y / z).abs().lt(0.4)
+        self.assertGreater(int(inside.sum()), 10)
+        inv = torch.linalg.inv(cov)
+        torch.testing.assert_close(conics[inside], torch.stack([inv[:, 0, 0], inv[:, 0, 1], inv[:, 1, 1]], -1)[inside])
+        torch.testing.assert_close(means2d[inside], torch.stack([fx * x / z + K[0, 2], fy * y / z + K[1, 2]], -1)[inside])
+        torch.testing.assert_close(depths, z)
+
+    def test_projection_gradients_flow_to_3d_parameters(self):
+        means, quats, scales, opacities, colors, viewmat, K = scene(dtype=torch.float32)
+        params = [t.requires_grad_(True) for t in (means, quats, scales, opacities, colors)]
+        img, alpha, meta = rasterization(*params, viewmat[None], K[None], self.W, self.H)
+        self.assertEqual(tuple(img.shape), (1, self.H, self.W, 3))
+        self.assertEqual(tuple(meta["means2d"].shape), (1, 40, 2))
+        meta["means2d"].retain_grad()
+        img.sum().backward()
+        for p in params:
+            self.assertTrue(torch.isfinite(p.grad).all())
+            self.assertGreater(float(p.grad.abs().sum()), 0.0)
+        self.assertGreater(float(meta["means2d"].grad.abs().sum()), 0.0)
+
+    def test_expected_depth_is_the_depth_of_an_opaque_plane(self):
+        # A wall of overlapping flat Gaussians at z = 3: expected depth is 3 wherever something is drawn.
+        xs, ys = torch.meshgrid(torch.linspace(-1, 1, 15), torch.linspace(-1, 1, 15), indexing="ij")
+        means = torch.stack([xs.reshape(-1), ys.reshape(-1), torch.full((225,), 3.0)], -1)
+        n = len(means)
+        img, alpha, _ = rasterization(
+            means, torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1), torch.tensor([[0.15, 0.15, 0.01]]).repeat(n, 1),
+            torch.full((n,), 0.9), torch.rand(n, 3), torch.eye(4)[None],
+            torch.tensor([[[30.0, 0, 24], [0, 30.0, 20], [0, 0, 1]]]), self.W, self.H, render_mode="RGB+ED",
+        )  # fmt: skip
+        covered = alpha[0, ..., 0] > 0.5
+        self.assertGreater(int(covered.sum()), 500)
+        torch.testing.assert_close(img[0, ..., 3][covered], torch.full((int(covered.sum()),), 3.0))
+
+
+if __name__ == "__main__":
+    unittest.main()
