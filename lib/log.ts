@@ -51,3 +51,12 @@ export function createLogger(options: { level?: Severity; sink?: LogSink; fields
     child: (fields) => createLogger({ ...options, fields: { ...base, ...fields } }),
   };
 }
+
+/** Logs at a severity named at run time (a child process's line, a workflow's sys.log); unknown names log as INFO. */
+export function logAt(logger: Logger, severity: unknown, message: string, fields?: LogFields): void {
+  const level = typeof severity === 'string' ? severity.toUpperCase() : 'INFO';
+  if (level === 'DEBUG') logger.debug(message, fields);
+  else if (level === 'WARNING') logger.warning(message, fields);
+  else if (level === 'ERROR' || level === 'CRITICAL') logger.error(message, fields);
+  else logger.info(message, fields);
+}

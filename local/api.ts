@@ -1,0 +1,199 @@
+/**
+ * The local stack's Google-shaped HTTP API, on one loopback port:
+ * - Workflows Executions REST (v1): create and get an execution, backed by the local interpreter, so the
+ *   real `ExecutionsClient` (REST fallback) works unchanged against it;
+ * - Cloud Storage media upload (`POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=…`) into the
+ *   local bucket, which emits the finalize CloudEvent for uploads.
+ * Errors have Google's JSON error shape `{error: {code, message, status}}`.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../lib/log.js';
+import { TooLargeError, type LocalBucket } from './bucket.js';
+import { WorkflowError } from './workflows/errors.js';
+
+/** Runs one execution of a workflow with its (decoded) argument. */
+export type WorkflowRunner = (argument: unknown, execution: { name: string }) => Promise<unknown>;
+
+export interface ApiOptions {
+  /** Workflow id → runner (e.g. `reconstruct`). */
+  workflows: Record<string, WorkflowRunner>;
+  bucket?: LocalBucket;
+  log: Logger;
+  /** Largest upload accepted, bytes. */
+  maxBodyBytes?: number;
+}
+
+export interface Execution {
+  name: string;
+  state: 'ACTIVE' | 'SUCCEEDED' | 'FAILED';
+  argument: string;
+  startTime: string;
+  endTime?: string;
+  duration?: string;
+  result?: string;
+  error?: { payload: string; context: string };
+  workflowRevisionId: string;
+  callLogLevel: string;
+}
+
+export interface LocalApi {
+  url: string;
+  /** Resolves when the execution ends (tests, the CLI). */
+  settled(name: string): Promise<Execution>;
+  close(): Promise<void>;
+}
+
+const WORKFLOW = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/([^/]+))\/executions$/;
+const EXECUTION = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/[^/]+\/executions\/[^/]+)$/;
+const UPLOAD = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/;
+const STATUS: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'OUT_OF_RANGE',
+};
+
+class ApiError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function send(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { 'content-type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new ApiError(413, `request body over ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function startLocalApi(options: ApiOptions, port = 0): Promise<LocalApi & { server: Server }> {
+  const executions = new Map<string, { execution: Execution; done: Promise<Execution> }>();
+  const limit = options.maxBodyBytes ?? 2 * 1024 ** 3;
+
+  const start = (parent: string, workflowId: string, body: Buffer): Execution => {
+    const runner = options.workflows[workflowId];
+    if (!runner) throw new ApiError(404, `Resource '${parent}' was not found`);
+    let request: { argument?: unknown };
+    try {
+      request = body.length ? (JSON.parse(body.toString('utf8')) as { argument?: unknown }) : {};
+    } catch {
+      throw new ApiError(400, 'the request body is not JSON');
+    }
+    const text = typeof request.argument === 'string' && request.argument !== '' ? request.argument : 'null';
+    let argument: unknown;
+    try {
+      argument = JSON.parse(text);
+    } catch {
+      throw new ApiError(400, 'execution argument is not valid JSON');
+    }
+    const started = new Date();
+    const execution: Execution = {
+      name: `${parent}/executions/${randomUUID()}`,
+      state: 'ACTIVE',
+      argument: text,
+      startTime: started.toISOString(),
+      workflowRevisionId: '000001-local',
+      callLogLevel: 'LOG_ERRORS_ONLY',
+    };
+    const log = options.log.child({ execution: execution.name });
+    log.info('execution started', { workflow: workflowId });
+    const done = runner(argument, { name: execution.name })
+      .then(
+        (result) => ({ ...execution, state: 'SUCCEEDED' as const, result: JSON.stringify(result ?? null) }),
+        (error: unknown) => {
+          const payload =
+            error instanceof WorkflowError ? error.value : { message: String((error as Error).message ?? error) };
+          log.error('execution failed', { error: payload });
+          return { ...execution, state: 'FAILED' as const, error: { payload: JSON.stringify(payload), context: '' } };
+        },
+      )
+      .then((ended) => {
+        const finished = {
+          ...ended,
+          endTime: new Date().toISOString(),
+          duration: `${(Date.now() - started.getTime()) / 1000}s`,
+        };
+        entry.execution = finished;
+        log.info('execution ended', { state: finished.state });
+        return finished;
+      });
+    const entry = { execution, done };
+    executions.set(execution.name, entry);
+    return execution;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const create = WORKFLOW.exec(url.pathname);
+    if (create) {
+      if (req.method !== 'POST') throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
+      return send(res, 200, start(create[1]!, create[2]!, await readBody(req, 1024 * 1024)));
+    }
+    const get = EXECUTION.exec(url.pathname);
+    if (get) {
+      if (req.method !== 'GET') throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
+      const entry = executions.get(get[1]!);
+      if (!entry) throw new ApiError(404, `Resource '${get[1]}' was not found`);
+      return send(res, 200, entry.execution);
+    }
+    const upload = UPLOAD.exec(url.pathname);
+    if (upload && options.bucket) {
+      if (req.method !== 'POST') throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
+      const name = url.searchParams.get('name');
+      if (url.searchParams.get('uploadType') !== 'media' || !name) {
+        throw new ApiError(400, 'only uploadType=media with a name is supported locally');
+      }
+      const contentType = req.headers['content-type'] ?? 'application/octet-stream';
+      try {
+        return send(res, 200, await options.bucket.write(upload[1]!, name, req, contentType, limit));
+      } catch (error) {
+        if (error instanceof TooLargeError) throw new ApiError(413, error.message);
+        throw new ApiError(400, (error as Error).message);
+      }
+    }
+    throw new ApiError(404, `no route ${req.method} ${url.pathname}`);
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      const code = error instanceof ApiError ? error.code : 500;
+      if (code === 500) options.log.error('local api error', { error });
+      send(res, code, {
+        error: {
+          code,
+          message: error instanceof ApiError ? error.message : 'internal error',
+          status: STATUS[code] ?? 'INTERNAL',
+        },
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return {
+    server,
+    url: `http://127.0.0.1:${address.port}`,
+    settled: async (name) => {
+      const entry = executions.get(name);
+      if (!entry) throw new Error(`no execution ${name}`);
+      return entry.done;
+    },
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Assembles the local runtime for `workflows/reconstruct.yaml`: the interpreter with http, the
+ * storage connector on the local bucket and the jobs launcher, and the environment the deployed
+ * workflow gets (project, region, queue URL, job prefix, stage timeouts from the job definitions).
+ */
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { Logger } from '../lib/log.js';
+import type { LocalBucket } from './bucket.js';
+import { connectorTimeouts, type JobDefinitions } from './jobs/definitions.js';
+import { jobsRunConnector, type LauncherOptions } from './jobs/launcher.js';
+import { UnsupportedError } from './workflows/errors.js';
+import { httpCalls } from './workflows/http.js';
+import { Interpreter } from './workflows/interpreter.js';
+
+export const RECONSTRUCT_PATH = new URL('../../workflows/reconstruct.yaml', import.meta.url);
+export const LOCAL_PROJECT = 'local-project';
+export const LOCAL_REGION = 'local-region';
+
+export interface ReconstructRuntime {
+  definitions: JobDefinitions;
+  bucket: LocalBucket;
+  queueUrl: string;
+  jobPrefix?: string;
+  /** Repository root, where stage commands run. */
+  cwd: string;
+  log: Logger;
+  onExecution?: LauncherOptions['onExecution'];
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The environment variables the deployed workflow reads with sys.get_env. */
+export function workflowEnv(runtime: ReconstructRuntime): Record<string, string> {
+  return {
+    GOOGLE_CLOUD_PROJECT_ID: LOCAL_PROJECT,
+    GOOGLE_CLOUD_LOCATION: LOCAL_REGION,
+    QUEUE_URL: runtime.queueUrl,
+    JOB_PREFIX: runtime.jobPrefix ?? 'splatflow-',
+    STAGE_TIMEOUTS: JSON.stringify(connectorTimeouts(runtime.definitions)),
+  };
+}
+
+/** The stage names the workflow's `call: run_stage` steps pass, wherever they are nested. */
+export function stagesNamed(source: string): string[] {
+  const stages = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (typeof node !== 'object' || node === null) return;
+    const step = node as { call?: unknown; args?: { stage?: unknown } };
+    if (step.call === 'run_stage' && typeof step.args?.stage === 'string') stages.add(step.args.stage);
+    Object.values(node).forEach(visit);
+  };
+  visit(parseYaml(source));
+  return [...stages];
+}
+
+/** Loads the workflow, refusing it before anything runs if it names a stage with no job definition. */
+export function reconstructInterpreter(
+  runtime: ReconstructRuntime,
+  source = readFileSync(RECONSTRUCT_PATH, 'utf8'),
+): Interpreter {
+  const undefinedStages = stagesNamed(source).filter((stage) => !(stage in runtime.definitions.stages));
+  if (undefinedStages.length) {
+    throw new UnsupportedError(`the workflow runs stages with no job definition: ${undefinedStages.join(', ')}`);
+  }
+  return Interpreter.load(source, {
+    env: workflowEnv(runtime),
+    log: runtime.log,
+    sleep: runtime.sleep,
+    calls: {
+      ...httpCalls,
+      ...runtime.bucket.storageCalls(),
+      ...jobsRunConnector({
+        definitions: runtime.definitions,
+        jobPrefix: runtime.jobPrefix ?? 'splatflow-',
+        cwd: runtime.cwd,
+        bucket: runtime.bucket,
+        log: runtime.log,
+        onExecution: runtime.onExecution,
+      }),
+    },
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * `npm run local` — the whole backend on one machine, no cloud account: Redis and the Firestore emulator
+ * on free loopback ports, every function target that functions/index.ts registers (served by the
+ * Functions Framework in this process, each on its own port), and the local API
+ * (Workflows Executions backed by the interpreter running workflows/reconstruct.yaml with the jobs
+ * launcher; media uploads into the local bucket). Prints the URLs; Ctrl-C stops everything it started.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../lib/log.js';
+// The tests' helpers already start a private redis-server and Firestore emulator on free loopback ports,
+// and serve function targets through the Functions Framework's own server.
+import { freePort } from '../test/support/ports.js';
+import { startFirestore } from '../test/support/firestore-emulator.js';
+import { serveFunctions } from '../test/support/functions.js';
+import { startRedis } from '../test/support/redis-server.js';
+import { startLocalApi } from './api.js';
+import { LocalBucket } from './bucket.js';
+import { loadDefinitions } from './jobs/definitions.js';
+import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter } from './runtime.js';
+
+const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
+const FUNCTIONS_ENTRY = resolve(REPOSITORY, 'dist/functions/index.js');
+
+/** Function targets the entry point registers, read from its compiled source (no config needed to list them). */
+export function functionTargets(source: string): Array<{ target: string; kind: 'http' | 'cloudEvent' }> {
+  return [...source.matchAll(/functions\.(http|cloudEvent)\(\s*['"]([A-Za-z0-9_]+)['"]/g)].map((match) => ({
+    kind: match[1] as 'http' | 'cloudEvent',
+    target: match[2]!,
+  }));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string', default: '.splatflow-local' },
+      bucket: { type: 'string', default: 'splatflow-local' },
+      'api-port': { type: 'string', default: '0' },
+    },
+  });
+  const log = createLogger({
+    level: (process.env.LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
+    fields: { component: 'stack' },
+  });
+  const stops: Array<() => Promise<void> | void> = [];
+  let stopping = false;
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    for (const stopOne of stops.reverse()) await stopOne();
+    log.info('local stack stopped');
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
+
+  try {
+    const root = resolve(values.data);
+    await mkdir(root, { recursive: true });
+    const redis = await startRedis();
+    stops.push(() => redis.stop());
+    const firestore = await startFirestore();
+    stops.push(() => firestore.stop());
+
+    const targets = functionTargets(readFileSync(FUNCTIONS_ENTRY, 'utf8'));
+    const apiPort = Number(values['api-port']) || (await freePort());
+    // What the functions read: the local services, and the names the ingress config reads.
+    const served = await serveFunctions(
+      targets.map(({ target }) => target),
+      {
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'INFO',
+        REDIS_URL: redis.url,
+        FIRESTORE_EMULATOR_HOST: firestore.host,
+        GOOGLE_CLOUD_PROJECT: LOCAL_PROJECT,
+        WORKFLOW_LOCATION: LOCAL_REGION,
+        WORKFLOW_NAME: 'reconstruct',
+        WORKFLOWS_EMULATOR_HOST: `127.0.0.1:${apiPort}`,
+        OUTPUT_PREFIX: `gs://${values.bucket}/requests/`,
+        UPLOADS_PREFIX: 'uploads/',
+        AUTH_MODE: 'local',
+      },
+    );
+    stops.push(() => served.close());
+    const url = (target: string): string | undefined =>
+      targets.some((served) => served.target === target) ? served.url(target) : undefined;
+
+    const bucket = new LocalBucket({
+      root,
+      uploadsPrefix: 'uploads/',
+      eventUrl: url('onUpload'),
+      log: log.child({ component: 'bucket' }),
+    });
+    const queueUrl = url('queue');
+    if (!queueUrl) throw new Error('functions/index.ts registers no queue function');
+    const reconstruct = reconstructInterpreter({
+      definitions: loadDefinitions(),
+      bucket,
+      queueUrl,
+      cwd: REPOSITORY,
+      log: log.child({ component: 'workflow' }),
+    });
+    const api = await startLocalApi(
+      {
+        workflows: { reconstruct: (argument) => reconstruct.run(argument) },
+        bucket,
+        log: log.child({ component: 'api' }),
+      },
+      apiPort,
+    );
+    stops.push(() => api.close());
+
+    const urls = {
+      api: api.url,
+      redis: redis.url,
+      firestore: firestore.host,
+      bucket: `gs://${values.bucket} = ${resolve(root, values.bucket)}`,
+      functions: Object.fromEntries(targets.map(({ target }) => [target, url(target)])),
+    };
+    log.info('local stack ready', { urls });
+  } catch (error) {
+    log.error('local stack failed to start', { error: (error as Error).message });
+    await stop(1);
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

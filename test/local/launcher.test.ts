@@ -1,0 +1,147 @@
+/**
+ * The jobs launcher as the jobs.run connector: real child processes, started with the stage contract's
+ * environment and nothing else of the host, their output streamed into the log, timeouts and task retries
+ * enforced, and the connector's result and error shapes.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, sep } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createLogger } from '../../lib/log.js';
+import { LocalBucket } from '../../local/bucket.js';
+import type { StageJob } from '../../local/jobs/definitions.js';
+import { jobsRunConnector } from '../../local/jobs/launcher.js';
+import { WorkflowError } from '../../local/workflows/errors.js';
+
+const lines: Array<Record<string, unknown>> = [];
+const log = createLogger({ level: 'DEBUG', sink: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+let root: string;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'splatflow-launcher-'));
+  process.env.SPLATFLOW_HOST_SECRET = 'must not reach a stage';
+});
+after(() => rm(root, { recursive: true, force: true }));
+
+const job = (script: string, extra: Partial<StageJob> = {}): StageJob => ({
+  image: 'node-cpu',
+  command: [process.execPath, '-e', script],
+  cpu: '1',
+  memory: '1Gi',
+  gpu: 0,
+  timeout_seconds: 30,
+  max_retries: 0,
+  ...extra,
+});
+
+function connector(stages: Record<string, StageJob>) {
+  const run = jobsRunConnector({
+    definitions: { images: { 'node-cpu': { dockerfile: 'x' } }, stages },
+    jobPrefix: 'splatflow-',
+    cwd: root,
+    bucket: new LocalBucket({ root, log }),
+    log,
+  })['googleapis.run.v2.projects.locations.jobs.run']!;
+  return (stage: string, env: Record<string, string> = {}, timeout?: string) =>
+    run({
+      name: `projects/p/locations/r/jobs/splatflow-${stage}`,
+      body: {
+        overrides: {
+          containerOverrides: [{ env: Object.entries(env).map(([name, value]) => ({ name, value })) }],
+          ...(timeout ? { timeout } : {}),
+        },
+      },
+    });
+}
+
+async function failure(promise: Promise<unknown>): Promise<Record<string, unknown>> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof WorkflowError);
+    return error.value as Record<string, unknown>;
+  }
+  throw new Error('the call succeeded');
+}
+
+describe('jobs launcher', () => {
+  it('runs the command with the contract environment, gs:// URIs mapped to the local bucket, no other host variables', async () => {
+    const run = connector({
+      frames: job(
+        `process.stdout.write(JSON.stringify({severity: 'INFO', message: 'env seen', env: process.env}) + '\\n')`,
+      ),
+    });
+    const execution = (await run('frames', {
+      SPLATFLOW_STAGE: 'frames',
+      SPLATFLOW_REQUEST_PREFIX: 'gs://local-bucket/requests/r1/',
+      SPLATFLOW_INPUT_URI: 'gs://uploads/in/video.mp4',
+      SPLATFLOW_PARAMS: '{"count":3}',
+    })) as { name: string; succeededCount: number; conditions: Array<{ state: string }> };
+    assert.match(
+      execution.name,
+      /^projects\/p\/locations\/r\/jobs\/splatflow-frames\/executions\/splatflow-frames-[0-9a-f]{6}$/,
+    );
+    assert.equal(execution.succeededCount, 1);
+    assert.equal(execution.conditions[0]!.state, 'CONDITION_SUCCEEDED');
+
+    const seen = lines.find((line) => line.message === 'env seen' && line.stage === 'frames');
+    const env = seen?.env as Record<string, string>;
+    assert.equal(env.SPLATFLOW_REQUEST_PREFIX, join(root, 'local-bucket', 'requests', 'r1') + sep);
+    assert.equal(env.SPLATFLOW_INPUT_URI, join(root, 'uploads', 'in', 'video.mp4'));
+    assert.equal(env.SPLATFLOW_PARAMS, '{"count":3}');
+    assert.equal(env.METADATA_SERVER_DETECTION, 'none');
+    assert.equal(env.SPLATFLOW_HOST_SECRET, undefined);
+  });
+
+  it('a failing task is retried max_retries times, then raises OperationError with the last stderr line', async () => {
+    const run = connector({
+      sfm: job(`console.log('working'); console.error('only 2 of 30 images registered'); process.exit(3)`, {
+        max_retries: 2,
+      }),
+    });
+    const before = lines.length;
+    const error = await failure(run('sfm'));
+    assert.deepEqual(error.tags, ['OperationError']);
+    assert.match(String(error.message), /exited with code 3: only 2 of 30 images registered$/);
+    const operation = error.operation as { done: boolean; metadata: { failedCount: number; retriedCount: number } };
+    assert.equal(operation.done, true);
+    assert.equal(operation.metadata.failedCount, 1);
+    assert.equal(operation.metadata.retriedCount, 2);
+    const attempts = lines.slice(before).filter((line) => line.message === 'task attempt failed');
+    assert.equal(attempts.length, 3);
+    assert.ok(
+      lines.slice(before).some((line) => line.message === 'working' && line.stage === 'sfm'),
+      'stdout is streamed',
+    );
+  });
+
+  it('kills a task that runs past its timeout', async () => {
+    const run = connector({ train: job('setTimeout(() => {}, 60000)') });
+    const started = Date.now();
+    const error = await failure(run('train', {}, '0.5s'));
+    assert.match(String(error.message), /timed out after 0.5 s/);
+    assert.ok(Date.now() - started < 5000);
+  });
+
+  it('a command that cannot start fails with the reason', async () => {
+    const run = connector({ mesh: { ...job(''), command: ['/nonexistent/python3', 'main.py'] } });
+    const error = await failure(run('mesh'));
+    assert.match(String(error.message), /cannot start \/nonexistent\/python3/);
+  });
+
+  it('an unknown job or malformed name is the API error the connector raises (404, 400)', async () => {
+    const run = connector({});
+    const missing = await failure(run('frames'));
+    assert.deepEqual(missing.tags, ['HttpError']);
+    assert.equal(missing.code, 404);
+    const run2 = jobsRunConnector({
+      definitions: { images: {}, stages: {} },
+      jobPrefix: 'splatflow-',
+      cwd: root,
+      bucket: new LocalBucket({ root, log }),
+      log,
+    })['googleapis.run.v2.projects.locations.jobs.run']!;
+    assert.equal((await failure(run2({ name: 'jobs/frames' }))).code, 400);
+  });
+});
