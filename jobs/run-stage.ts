@@ -8,8 +8,9 @@ import { framesStage } from './frames/stage.js';
 import { openStorage } from './runtime/open-storage.js';
 import { runStage } from './runtime/runner.js';
 import type { AnyStage } from './runtime/stage.js';
+import { sfmStage } from './sfm/stage.js';
 
-export const STAGE_REGISTRY: readonly AnyStage[] = [framesStage, filterStage, depthStage];
+export const STAGE_REGISTRY: readonly AnyStage[] = [framesStage, filterStage, depthStage, sfmStage];
 
 process.exitCode = await runStage(STAGE_REGISTRY, {
   env: process.env,
