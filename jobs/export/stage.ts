@@ -1,0 +1,50 @@
+/**
+ * export: the train stage's 3DGS `.ply` (and the sfm stage's training cameras, when that stage
+ * finished) → web formats, thumbnails and `report.json` under `{prefix}export/` (run-export.ts).
+ */
+import { join } from 'node:path';
+import { InputRefused } from '../runtime/errors.js';
+import { STAGES, type StageName } from '../runtime/contract.js';
+import { defineStage } from '../runtime/stage.js';
+import { ExportInputError, runExport } from './run-export.js';
+import { exportMetricsSchema, exportParamsSchema, type ExportMetrics, type ExportParams } from './schema.js';
+
+/** The train stage's output this stage reads (jobs/README.md). */
+export const TRAINED_PLY = 'point_cloud.ply';
+/** The sfm stage's PINHOLE model of the training cameras, without the images. */
+const UNDISTORTED_SPARSE = 'undistorted/sparse/';
+
+export const exportStage = defineStage<ExportParams, ExportMetrics>({
+  name: 'export',
+  params: exportParamsSchema,
+  metrics: exportMetricsSchema,
+  async run(ctx) {
+    const train = await ctx.readStage('train', (path) => path === TRAINED_PLY);
+    if (!train.manifest.outputs.some((output) => output.path === TRAINED_PLY)) {
+      throw new InputRefused(`stage train finished without ${TRAINED_PLY}`);
+    }
+    const earlier = STAGES.filter((stage): stage is StageName => stage !== 'export' && stage !== 'train');
+    const manifests: Record<string, unknown> = { train: train.manifest };
+    for (const stage of earlier) {
+      const manifest = await ctx.readManifest(stage);
+      if (manifest) manifests[stage] = manifest;
+    }
+    const sfm = manifests['sfm']
+      ? await ctx.readStage('sfm', (path) => path.startsWith(UNDISTORTED_SPARSE))
+      : undefined;
+    const result = await runExport({
+      requestId: ctx.contract.requestId,
+      plyPath: join(train.dir, TRAINED_PLY),
+      sparseDir: sfm && join(sfm.dir, UNDISTORTED_SPARSE),
+      manifests,
+      outDir: ctx.outDir,
+      params: ctx.params,
+      progress: (fraction) => ctx.progress(0.95 * fraction, 'exporting'),
+    }).catch((error: unknown) => {
+      if (error instanceof ExportInputError) throw new InputRefused(error.message);
+      throw error;
+    });
+    for (const [name, version] of Object.entries(result.tools)) ctx.tool(name, version);
+    return { metrics: result.metrics, timings: result.timings };
+  },
+});
