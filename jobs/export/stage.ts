@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { InputRefused } from '../runtime/errors.js';
 import { STAGES, type StageName } from '../runtime/contract.js';
 import { defineStage } from '../runtime/stage.js';
+import { joinUri } from '../runtime/storage.js';
 import { ExportInputError, runExport } from './run-export.js';
 import { exportMetricsSchema, exportParamsSchema, type ExportMetrics, type ExportParams } from './schema.js';
 
@@ -19,12 +20,14 @@ export const exportStage = defineStage<ExportParams, ExportMetrics>({
   params: exportParamsSchema,
   metrics: exportMetricsSchema,
   async run(ctx) {
-    const train = await ctx.readStage('train', (path) => path === TRAINED_PLY);
-    if (!train.manifest.outputs.some((output) => output.path === TRAINED_PLY)) {
-      throw new InputRefused(`stage train finished without ${TRAINED_PLY}`);
-    }
+    // The ply is fetched by its contract name rather than through train's output list: the train
+    // stage is Python and its manifest need not list outputs the way the TypeScript runner does.
+    const train = await ctx.readManifest('train');
+    const trainFolder = joinUri(ctx.contract.requestPrefix, 'train');
+    if (!train) throw new InputRefused(`stage train has not finished: no ${joinUri(trainFolder, 'manifest.json')}`);
+    const ply = await ctx.fetchInput(joinUri(trainFolder, TRAINED_PLY), join('train', TRAINED_PLY));
     const earlier = STAGES.filter((stage): stage is StageName => stage !== 'export' && stage !== 'train');
-    const manifests: Record<string, unknown> = { train: train.manifest };
+    const manifests: Record<string, unknown> = { train };
     for (const stage of earlier) {
       const manifest = await ctx.readManifest(stage);
       if (manifest) manifests[stage] = manifest;
@@ -34,7 +37,7 @@ export const exportStage = defineStage<ExportParams, ExportMetrics>({
       : undefined;
     const result = await runExport({
       requestId: ctx.contract.requestId,
-      plyPath: join(train.dir, TRAINED_PLY),
+      plyPath: ply.path,
       sparseDir: sfm && join(sfm.dir, UNDISTORTED_SPARSE),
       manifests,
       outDir: ctx.outDir,

@@ -96,7 +96,7 @@ describe('export stage after finished sfm and train stages', () => {
     assert.equal(metrics.cameras, 2);
     assert.equal(metrics.thumbnail_from_camera, true);
     assert.match(manifest.tools['splat-transform'] ?? '', /^\d/);
-    for (const phase of ['read_train', 'spz_s', 'thumbnail_s', 'upload']) assert.ok(phase in manifest.timings, phase);
+    for (const phase of ['fetch_input', 'spz_s', 'thumbnail_s', 'upload']) assert.ok(phase in manifest.timings, phase);
     const cameras = JSON.parse(await readFile(join(out, 'cameras.json'), 'utf8')) as unknown[];
     assert.equal(cameras.length, 2);
   });
@@ -145,6 +145,6 @@ describe('export stage refusals', () => {
     await finishedStage(prefix, 'train', { 'other.ply': gaussianPly(splats.slice(0, 3)) });
     const run = await runStageProcess('export', { input: 'unused', prefix });
     assert.equal(run.code, 2);
-    assert.match(run.stderr, /^export failed: stage train finished without point_cloud\.ply/);
+    assert.match(run.stderr, /^export failed: input not found: .*\/train\/point_cloud\.ply\n$/);
   });
 });
