@@ -11,8 +11,8 @@ import { stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { exec } from '../runtime/exec.js';
 import { readSparseModel, type SparseModel } from '../sfm/colmap-model.js';
-import { runTool } from '../sfm/run-tool.js';
 import { camerasJson } from './cameras-json.js';
 import { column, readGaussianPly } from './gaussian-ply.js';
 import { buildReport } from './report.js';
@@ -74,10 +74,11 @@ export async function runExport(input: ExportInput): Promise<ExportResult> {
   await timed('splat_s', () => writeFile(out('scene.splat'), encodeSplat(cloud)));
   report(0.3);
 
-  const version = await runTool(process.execPath, [SPLAT_TRANSFORM_CLI, '--version']);
-  const tools = { 'splat-transform': /v(\d[\w.-]*)/.exec(version)?.[1] ?? 'unknown' };
+  const version = await exec(process.execPath, [SPLAT_TRANSFORM_CLI, '--version']);
+  const versionText = version.stdout.toString('utf8') + version.stderr;
+  const tools = { 'splat-transform': /v(\d[\w.-]*)/.exec(versionText)?.[1] ?? 'unknown' };
   await timed('spz_s', () =>
-    runTool(process.execPath, [
+    exec(process.execPath, [
       SPLAT_TRANSFORM_CLI,
       ...['--quiet', '--overwrite', input.plyPath, '--spz-version', String(params.spz_version), out('scene.spz')],
     ]),

@@ -92,11 +92,11 @@ def main(ctx: Context) -> None:
     write_mesh_ply(scratch / "mesh.ply", verts, faces, vcolors)
     write_glb(scratch / "mesh.glb", verts, faces, vcolors)
     for name in ("mesh.ply", "mesh.glb"):
-        ctx.storage.upload(scratch / name, join(ctx.out, name))
+        ctx.put(scratch / name, name)
     ctx.write_manifest({
         "backend": backend.name, "options": opts, "views": len(cameras), "grid": list(volume.tsdf.shape),
         "voxel_size": volume.voxel, "vertices": len(verts), "faces": len(faces), "faces_before_simplify": raw_faces,
-        "bounds": [verts.min(0).tolist(), verts.max(0).tolist()], "files": {"ply": "mesh.ply", "glb": "mesh.glb"},
+        "bounds": [verts.min(0).tolist(), verts.max(0).tolist()],
     })  # fmt: skip
     ctx.progress(1.0)
 

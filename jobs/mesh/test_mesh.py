@@ -64,7 +64,7 @@ class MeshStageTest(unittest.TestCase):
         sphere_splat(prefix / "train")
         run = run_stage(prefix, {"resolution": 64, "target_faces": 3000}, stage="mesh")
         self.assertEqual(run.returncode, 0, run.stderr)
-        manifest = json.loads((prefix / "mesh" / "manifest.json").read_text())
+        manifest = json.loads((prefix / "mesh" / "manifest.json").read_text())["metrics"]
         self.assertLessEqual(manifest["faces"], 3000)
         self.assertGreater(manifest["faces"], 1000)
 

@@ -5,11 +5,15 @@ A stage is `run(main)`: `main(ctx)` does the work; any exception becomes one lin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import platform
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .storage import Storage, join
@@ -28,6 +32,11 @@ class Context:
     params: dict[str, Any]
     storage: Storage = field(default_factory=Storage)
     started: float = field(default_factory=time.time)
+    # The manifest's envelope (jobs/runtime/manifest.ts): what was read and written, with which tools, how long.
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    tools: dict[str, str] = field(default_factory=lambda: {"python": platform.python_version()})
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def out(self) -> str:
@@ -45,11 +54,47 @@ class Context:
     def progress(self, fraction: float, **fields: Any) -> None:
         self.log("progress", progress=round(min(1.0, max(0.0, fraction)), 4), **fields)
 
-    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+    def fetch(self, uri: str, dest: Path) -> Path:
+        """Downloads an input and records it (size, sha256) in the manifest."""
+        path = self.storage.download(uri, dest)
+        self.inputs.append(_file_record(path, uri))
+        return path
+
+    def put(self, src: Path, name: str) -> None:
+        """Uploads an output into this stage's folder and records it in the manifest."""
+        self.storage.upload(src, join(self.out, name))
+        self.outputs.append(_file_record(src, name))
+
+    def write_manifest(self, metrics: Mapping[str, Any]) -> None:
         """Written last: its presence is what tells the workflow this stage finished."""
-        body = {"stage": self.stage, "request_id": self.request_id, "seconds": round(time.time() - self.started, 2)}
-        body.update(manifest)
+        now = time.time()
+        body = {
+            "schema_version": 1,
+            "stage": self.stage,
+            "request_id": self.request_id,
+            "started_at": _iso(self.started),
+            "finished_at": _iso(now),
+            "duration_s": round(now - self.started, 3),
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "parameters": self.params,
+            "tools": self.tools,
+            "timings": self.timings,
+            "metrics": dict(metrics),
+        }
         self.storage.write_bytes(join(self.out, "manifest.json"), json.dumps(body, indent=2).encode())
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _file_record(path: Path, name: str) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {"path": name, "size": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
 def read_context(env: Mapping[str, str], expected_stage: str) -> Context:

@@ -112,6 +112,14 @@ async function execute(
     }
   };
 
+  const fetchManifest = async (stage: string): Promise<Manifest | undefined> => {
+    const manifestUri = joinUri(stageFolder(contract, stage), MANIFEST);
+    if (!(await storage.exists(manifestUri))) return undefined;
+    const path = join(scratch, 'in', stage, MANIFEST);
+    await storage.download(manifestUri, path);
+    return JSON.parse(await readFile(path, 'utf8')) as Manifest;
+  };
+
   const ctx: StageContext<unknown> = {
     contract,
     params,
@@ -125,18 +133,15 @@ async function execute(
       tools[name] = version;
     },
     timed,
-    readStage: (stage) =>
+    readStage: (stage, select = () => true) =>
       timed(`read_${stage}`, async () => {
         const folder = stageFolder(contract, stage);
-        const manifestUri = joinUri(folder, MANIFEST);
-        if (!(await storage.exists(manifestUri))) {
-          throw new InputRefused(`stage ${stage} has not finished: no ${manifestUri}`);
-        }
+        const manifest = await fetchManifest(stage);
+        if (!manifest) throw new InputRefused(`stage ${stage} has not finished: no ${joinUri(folder, MANIFEST)}`);
         const dir = join(scratch, 'in', stage);
-        await storage.download(manifestUri, join(dir, MANIFEST));
-        const manifest = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as Manifest;
         // Only the files the manifest vouches for: leftovers of an interrupted run are ignored.
-        const records = await mapLimit(manifest.outputs, TRANSFERS, async (output) => {
+        const wanted = manifest.outputs.filter((output) => select(output.path));
+        const records = await mapLimit(wanted, TRANSFERS, async (output) => {
           const uri = joinUri(folder, output.path);
           await storage.download(uri, join(dir, output.path));
           return { ...output, path: uri };
@@ -144,6 +149,7 @@ async function execute(
         inputs.push(...records);
         return { dir, manifest };
       }),
+    readManifest: (stage) => timed(`read_${stage}`, () => fetchManifest(stage)),
     fetchInput: (uri, localName) =>
       timed('fetch_input', async () => {
         const path = join(scratch, 'in', localName ?? baseName(uri));
@@ -159,6 +165,7 @@ async function execute(
   // half-written can be mistaken for a finished run.
   await storage.removePrefix(target);
   const result = await definition.run(ctx);
+  Object.assign(timings, result.timings);
 
   const outputs = await timed('upload', async () => {
     const names = (await listFiles(outDir)).filter((name) => name !== MANIFEST);

@@ -27,15 +27,23 @@ export interface StageContext<P> {
   timed<T>(phase: string, work: () => Promise<T>): Promise<T>;
   /**
    * Downloads a finished earlier stage's outputs into scratch and answers their folder and
-   * manifest; refuses when that stage has no manifest (it never finished).
+   * manifest; refuses when that stage has no manifest (it never finished). `select` limits the
+   * download to the output paths it accepts (the sfm model without its images, say).
    */
-  readStage(stage: StageName): Promise<{ dir: string; manifest: Manifest }>;
+  readStage(stage: StageName, select?: (path: string) => boolean): Promise<{ dir: string; manifest: Manifest }>;
+  /**
+   * Only an earlier stage's manifest, without its files (for the facts it records); undefined
+   * when that stage has not finished.
+   */
+  readManifest(stage: StageName): Promise<Manifest | undefined>;
   /** Downloads any URI into scratch and records it (size, sha256) among the manifest's inputs. */
   fetchInput(uri: string, localName?: string): Promise<{ path: string; record: FileRecord }>;
 }
 
 export interface StageResult<M> {
   metrics: M;
+  /** Phases a stage's core timed itself (seconds), added to the manifest's timings. */
+  timings?: Record<string, number>;
 }
 
 export interface StageDefinition<P, M> {

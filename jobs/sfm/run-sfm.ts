@@ -11,7 +11,8 @@ import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { readSparseModel, type SparseModel } from './colmap-model.js';
 import { largestModel, modelMetrics, planMapper, planMatching, qualityProblem, singleCamera } from './plan.js';
-import { findExecutable, runTool, ToolError } from './run-tool.js';
+import { exec, ExecError, findExecutable } from '../runtime/exec.js';
+import { InputRefused } from '../runtime/errors.js';
 import type { SfmMetrics, SfmParams } from './schema.js';
 
 /** The frames cannot give a usable reconstruction; the message tells the user what to change. */
@@ -57,6 +58,11 @@ function counter(line: string): { done: number; total: number } | undefined {
   return match ? { done: Number(match[1]), total: Number(match[2]) } : undefined;
 }
 
+/** COLMAP prints progress counters on stdout and glog messages on stderr: `onLine` sees both. */
+function runColmap(colmap: string, args: readonly string[], onLine: (line: string) => void) {
+  return exec(colmap, args, { onStdoutLine: onLine, onStderrLine: onLine });
+}
+
 export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const { imagesDir, outDir, scratchDir, params } = input;
   const report = input.progress ?? (() => {});
@@ -88,11 +94,12 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   // Debian's CPU build aborts without a display unless SIFT runs on the CPU (NOTES.md); the CUDA image matches on the GPU.
   const gpu = (input.gpu ?? existsSync('/dev/nvidiactl')) ? '1' : '0';
 
-  const versionText = await runTool(colmap, ['help']);
+  const help = await exec(colmap, ['help']);
+  const versionText = help.stdout.toString('utf8') + help.stderr;
   const tools: Record<string, string> = { colmap: /COLMAP\s+(\S+)/.exec(versionText)?.[1] ?? 'unknown' };
 
   await timed('features_s', 0, 0.3, (step) =>
-    runTool(
+    runColmap(
       colmap,
       [
         'feature_extractor',
@@ -112,7 +119,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
 
   const match = planMatching(params, images.length);
   await timed('matching_s', 0.3, 0.55, (step) =>
-    runTool(
+    runColmap(
       colmap,
       [
         `${match.matcher}_matcher`,
@@ -141,20 +148,21 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   );
 
   const mapper = planMapper(params, glomap !== undefined);
-  if (mapper === 'glomap' && !glomap) throw new ToolError('mapper "glomap" was requested but glomap is not installed');
+  if (mapper === 'glomap' && !glomap)
+    throw new InputRefused('mapper "glomap" was requested but glomap is not installed');
   if (mapper === 'glomap') tools['glomap'] = process.env['GLOMAP_VERSION'] ?? 'unknown';
   await timed('mapping_s', 0.55, 0.85, async (step) => {
     const args = ['--database_path', database, '--image_path', imagesDir, '--output_path', mapped];
     try {
-      if (mapper === 'glomap') await runTool(glomap!, ['mapper', ...args]);
+      if (mapper === 'glomap') await exec(glomap!, ['mapper', ...args]);
       else
-        await runTool(colmap, ['mapper', ...args, '--Mapper.num_threads', threads], (line) => {
+        await runColmap(colmap, ['mapper', ...args, '--Mapper.num_threads', threads], (line) => {
           const registered = /^Registering image #\d+ \((\d+)\)/.exec(line);
           if (registered) step(Number(registered[1]) / images.length);
         });
     } catch (error) {
       // No model at all is a quality verdict for the gate below, not a tool failure.
-      if (!(error instanceof ToolError && /failed to create sparse model/i.test(error.message))) throw error;
+      if (!(error instanceof ExecError && /failed to create sparse model/i.test(error.stderr))) throw error;
     }
   });
 
@@ -182,7 +190,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const undistorted = join(outDir, 'undistorted');
   await rm(undistorted, { recursive: true, force: true });
   await timed('undistortion_s', 0.85, 1, (step) =>
-    runTool(
+    runColmap(
       colmap,
       [
         'image_undistorter',

@@ -30,7 +30,7 @@ class DepthFrame:
 def read_depth_frames(manifest: dict, folder: Path) -> dict[str, DepthFrame]:
     """Frames by file stem (the sfm stage keeps the frames' names)."""
     out = {}
-    for f in manifest.get("frames", []):
+    for f in manifest["metrics"]["frames"]:
         out[Path(f["file"]).stem] = DepthFrame(folder / f["depth"], float(f["min"]), float(f["max"]))
     return out
 

@@ -82,6 +82,7 @@ def main(ctx: Context) -> None:
         if step % every == 0 or len(stats) > 3:
             ctx.progress(0.02 + 0.9 * step / settings.iterations, step=step, **stats)
 
+    ctx.tools["torch"] = torch.__version__
     checkpoints = StorageCheckpoints(ctx.storage, join(ctx.out, "checkpoints/latest.pt"), scratch)
     result = train(settings, backend, views, model.xyz, model.rgb, checkpoints, on_progress)
     if result.resumed_from:
@@ -93,8 +94,10 @@ def main(ctx: Context) -> None:
     p = {k: v.detach().cpu().numpy() for k, v in result.params.items()}
     ply = scratch / "point_cloud.ply"
     write_splat_ply(ply, p["means"], p["sh0"], p["shN"], p["opacities"], p["scales"], p["quats"])
-    ctx.storage.upload(ply, join(ctx.out, "point_cloud.ply"))
-    ctx.storage.write_bytes(join(ctx.out, "cameras.json"), json.dumps(cameras_json(views)).encode())
+    ctx.put(ply, "point_cloud.ply")
+    cameras = scratch / "cameras.json"
+    cameras.write_text(json.dumps(cameras_json(views)))
+    ctx.put(cameras, "cameras.json")
     ctx.write_manifest({
         "preset": preset, "backend": backend.name, "settings": asdict(settings),
         "gaussians": len(p["means"]), "sh_degree": result.sh_degree, "input_points": len(model.xyz),
@@ -104,8 +107,7 @@ def main(ctx: Context) -> None:
                   "weight": settings.depth_weight if depth_frames else 0.0}, "steps_per_second": result.steps_per_second,
         "resumed_from_step": result.resumed_from, "loss_by_tenth": result.losses,
         # LPIPS needs pretrained network weights, which these images do not carry: reported as null.
-        "metrics": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},
-        "files": {"splat": "point_cloud.ply", "cameras": "cameras.json"},
+        "quality": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},
     })  # fmt: skip
     ctx.progress(1.0)
 

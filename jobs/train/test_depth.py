@@ -69,15 +69,15 @@ class TrainWithDepthTest(unittest.TestCase):
             frames.append({"file": f"{stem}.jpg", "depth": f"{stem}.png", "preview": f"preview/{stem}.jpg",
                            "width": 64, "height": 48, "model_width": 518, "model_height": 392, "min": lo, "max": hi})  # fmt: skip
         self.assertLess(max(errors), 0.05, f"median relative error of the aligned inverse depth per view: {errors}")
-        (tmp / "depth" / "manifest.json").write_text(json.dumps({"frames": frames}))
+        (tmp / "depth" / "manifest.json").write_text(json.dumps({"metrics": {"frames": frames}}))
         run = run_stage(tmp, {"iterations": 30})
         self.assertEqual(run.returncode, 0, run.stderr)
-        manifest = json.loads((tmp / "train" / "manifest.json").read_text())
+        manifest = json.loads((tmp / "train" / "manifest.json").read_text())["metrics"]
         self.assertEqual(manifest["depth"], {"frames": 16, "views_aligned": 16, "weight": 0.1})
         run = run_stage(tmp, {"iterations": 30, "depth_weight": 0})
         self.assertEqual(run.returncode, 0, run.stderr)
         # The manifest exists, so a re-run is the workflow's business; this one just must not read depth.
-        manifest = json.loads((tmp / "train" / "manifest.json").read_text())
+        manifest = json.loads((tmp / "train" / "manifest.json").read_text())["metrics"]
         self.assertEqual(manifest["depth"]["weight"], 0.0)
 
 

@@ -1,6 +1,7 @@
 """The train stage end to end on a synthetic scene written as the sfm stage writes it: it learns (loss falls,
 held-out PSNR above a measured floor), writes a standard 3DGS ply, resumes after being killed, fails clearly."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -51,12 +52,22 @@ class TrainStageTest(unittest.TestCase):
         params = {"iterations": 150, "densify_from": 30, "densify_until": 120, "max_side": 64}
         run = run_stage(prefix, params)
         self.assertEqual(run.returncode, 0, run.stderr)
-        manifest = json.loads((prefix / "train" / "manifest.json").read_text())
+        envelope = json.loads((prefix / "train" / "manifest.json").read_text())
+        # The contract's manifest (jobs/runtime/manifest.ts), which the workflow and the export report read.
+        self.assertEqual(envelope["schema_version"], 1)
+        self.assertEqual(envelope["parameters"], params)
+        ply_bytes = (prefix / "train" / "point_cloud.ply").read_bytes()
+        self.assertIn(
+            {"path": "point_cloud.ply", "size": len(ply_bytes), "sha256": hashlib.sha256(ply_bytes).hexdigest()},
+            envelope["outputs"],
+        )
+        self.assertIn("torch", envelope["tools"])
+        manifest = envelope["metrics"]
         self.assertEqual(manifest["views"], {"train": 14, "test": 2})
         losses = manifest["loss_by_tenth"]
         self.assertLess(losses[-1], 0.75 * losses[0], f"loss did not fall: {losses}")
         # Measured 19.7 dB after 150-200 steps on this scene.
-        self.assertGreater(manifest["metrics"]["test"]["psnr"], 17.5)
+        self.assertGreater(manifest["quality"]["test"]["psnr"], 17.5)
         self.assertGreater(manifest["gaussians"], 150, "densification added Gaussians")
 
         raw = (prefix / "train" / "point_cloud.ply").read_bytes()
@@ -93,7 +104,7 @@ class TrainStageTest(unittest.TestCase):
         self.assertTrue((prefix / "train" / "checkpoints" / "latest.pt").exists())
         run = run_stage(prefix, params)
         self.assertEqual(run.returncode, 0, run.stderr)
-        manifest = json.loads((prefix / "train" / "manifest.json").read_text())
+        manifest = json.loads((prefix / "train" / "manifest.json").read_text())["metrics"]
         self.assertIn(manifest["resumed_from_step"], (30, 60))
         self.assertEqual(len(manifest["loss_by_tenth"]), 10, "losses before the restart are kept")
 

@@ -5,11 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { LocalBucket } from '../../local/bucket.js';
+import { connectorTimeouts, loadDefinitions } from '../../local/jobs/definitions.js';
+import { reconstructInterpreter, workflowEnv } from '../../local/runtime.js';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { createLogger, type Logger } from '../../lib/log.js';
+import { createLogger } from '../../lib/log.js';
 import {
   type Body,
   type TerraformModule,
@@ -23,19 +26,7 @@ import {
 const root = join(import.meta.dirname, '..', '..', '..');
 const tfDir = join(root, 'terraform');
 
-interface StageDefinition {
-  image: string;
-  command: string[];
-  cpu: string;
-  memory: string;
-  gpu: number;
-  timeout_seconds: number;
-  max_retries: number;
-}
-const definitions = JSON.parse(readFileSync(join(root, 'jobs', 'definitions.json'), 'utf8')) as {
-  images: Record<string, { dockerfile: string }>;
-  stages: Record<string, StageDefinition>;
-};
+const definitions = loadDefinitions();
 
 let tf: TerraformModule;
 before(async () => {
@@ -211,7 +202,7 @@ describe('functions', () => {
     assert.equal(oidc.audience, child(job, 'http_target').uri);
   });
 
-  it('exports from the build every entry point Terraform deploys', async (t) => {
+  it('exports from the build every entry point Terraform deploys', async () => {
     const build = join(root, 'dist', 'functions', 'index.js');
     assert.ok(existsSync(build), 'dist/functions/index.js missing: run npm run build');
     const entryPoints = Object.values(functionsMap()).map((fn) => String(fn.entry_point));
@@ -224,13 +215,6 @@ describe('functions', () => {
     const loaded = (await import(build)) as { shutdown?: () => Promise<void> };
     try {
       const missing = entryPoints.filter((name) => !getFunction(name));
-      const ingress = ['trigger', 'onUpload', 'preprocessVideo', 'status', 'dispatch', 'reconcile'];
-      if (ingress.every((name) => missing.includes(name))) {
-        const others = missing.filter((name) => !ingress.includes(name));
-        assert.deepEqual(others, [], 'Terraform deploys entry points the build does not export');
-        t.skip('the ingress functions (issue 3) are not on this branch yet; checked the others');
-        return;
-      }
       assert.deepEqual(missing, [], `Terraform deploys entry points the build does not export`);
     } finally {
       await loaded.shutdown?.();
@@ -288,7 +272,6 @@ describe('redis', () => {
 
 describe('workflow', () => {
   const yamlPath = join(root, 'workflows', 'reconstruct.yaml');
-  const runtimePath = join(root, 'dist', 'local', 'runtime.js');
   const userEnv = () =>
     resource(tf, 'google_workflows_workflow', 'reconstruct').user_env_vars as Record<string, string>;
 
@@ -301,7 +284,7 @@ describe('workflow', () => {
     assert.equal((tf.locals.function_env as Record<string, string>).WORKFLOW_NAME, '${local.workflow_name}');
   });
 
-  it('sets every variable the workflow reads, and waits for each stage as long as Cloud Run may run it', (t) => {
+  it('sets every variable the workflow reads, and waits for each stage as long as Cloud Run may run it', () => {
     const env = userEnv();
     assert.equal(env.JOB_PREFIX, '${var.name_prefix}-', 'jobs are named <prefix>-<stage> (jobs.tf)');
     assert.equal(resource(tf, 'google_cloud_run_v2_job', 'stage').name, '${var.name_prefix}-${each.key}');
@@ -309,10 +292,6 @@ describe('workflow', () => {
       env.STAGE_TIMEOUTS ?? '',
       /for name, stage in local\.stages : name => stage\.timeout_seconds \* \(stage\.max_retries \+ 1\)/,
     );
-    if (!existsSync(yamlPath)) {
-      t.skip('workflows/reconstruct.yaml is not on this branch yet (issue 4)');
-      return;
-    }
     const yaml = readFileSync(yamlPath, 'utf8');
     for (const [, name] of yaml.matchAll(/sys\.get_env\(\s*"([^"]+)"\s*\)/g)) {
       if (name?.startsWith('GOOGLE_CLOUD_')) continue; // the workflow's own project and region
@@ -320,25 +299,9 @@ describe('workflow', () => {
     }
   });
 
-  it("passes the local interpreter's static check and gets the environment the local runtime gives it", async (t) => {
-    if (!existsSync(yamlPath) || !existsSync(runtimePath)) {
-      t.skip('the workflow and its local interpreter (issue 4) are not on this branch yet');
-      return;
-    }
-    // Another branch's modules, loaded by path: their types are not part of this build.
-    const runtime = (await import(runtimePath)) as {
-      workflowEnv(deps: unknown): Record<string, string>;
-      reconstructInterpreter(deps: unknown, source: string): unknown;
-    };
-    const { LocalBucket } = (await import(join(root, 'dist', 'local', 'bucket.js'))) as {
-      LocalBucket: new (options: { root: string; log: Logger }) => unknown;
-    };
-    const jobs = (await import(join(root, 'dist', 'local', 'jobs', 'definitions.js'))) as {
-      loadDefinitions(): unknown;
-      connectorTimeouts(definitions: unknown): Record<string, number>;
-    };
+  it("passes the local interpreter's static check and gets the environment the local runtime gives it", () => {
     const log = createLogger({ level: 'ERROR' });
-    const loaded = jobs.loadDefinitions();
+    const loaded = loadDefinitions();
     const deps = {
       definitions: loaded,
       bucket: new LocalBucket({ root: tmpdir(), log }),
@@ -346,8 +309,8 @@ describe('workflow', () => {
       cwd: root,
       log,
     };
-    assert.doesNotThrow(() => runtime.reconstructInterpreter(deps, readFileSync(yamlPath, 'utf8')));
-    const local = Object.keys(runtime.workflowEnv(deps)).filter((name) => !name.startsWith('GOOGLE_CLOUD_'));
+    assert.doesNotThrow(() => reconstructInterpreter(deps, readFileSync(yamlPath, 'utf8')));
+    const local = Object.keys(workflowEnv(deps)).filter((name) => !name.startsWith('GOOGLE_CLOUD_'));
     assert.deepEqual(Object.keys(userEnv()).sort(), local.sort());
     // STAGE_TIMEOUTS by Terraform's rule (asserted above) equals the local runtime's.
     const byTerraformRule = Object.fromEntries(
@@ -356,7 +319,7 @@ describe('workflow', () => {
         stage.timeout_seconds * (stage.max_retries + 1),
       ]),
     );
-    assert.deepEqual(jobs.connectorTimeouts(loaded), byTerraformRule);
+    assert.deepEqual(connectorTimeouts(loaded), byTerraformRule);
   });
 });
 

@@ -92,3 +92,19 @@ local function expire_leases(prefix, queue_key, leases_key, counts_key, finished
   end
   return expired
 end
+
+-- The named fields of a PROCESSING request whose lease `lease_id` holds, or nil and the refusal
+-- to return ({ reason, current_status }).
+local function held(key, lease_id, ...)
+  local fields = redis.call('HMGET', key, 'status', 'lease_id', ...)
+  if not fields[1] then
+    return nil, { 'NOT_FOUND', '' }
+  end
+  if fields[1] ~= 'PROCESSING' then
+    return nil, { 'ILLEGAL_TRANSITION', fields[1] }
+  end
+  if fields[2] ~= lease_id then
+    return nil, { 'LEASE_MISMATCH', fields[1] }
+  end
+  return fields
+end

@@ -4,15 +4,9 @@
 -- goes back to its original place in the queue; the attempt does not count.
 -- Returns { 'OK' } or { reason, current_status }.
 local key = KEYS[1]
-local fields = redis.call('HMGET', key, 'status', 'lease_id', 'priority', 'seq')
-if not fields[1] then
-  return { 'NOT_FOUND', '' }
-end
-if fields[1] ~= 'PROCESSING' then
-  return { 'ILLEGAL_TRANSITION', fields[1] }
-end
-if fields[2] ~= ARGV[2] then
-  return { 'LEASE_MISMATCH', fields[1] }
+local fields, refusal = held(key, ARGV[2], 'priority', 'seq')
+if not fields then
+  return refusal
 end
 local priority = tonumber(fields[3])
 requeue(key, ARGV[1], KEYS[2], KEYS[3], now_ms(), priority, tonumber(fields[4]), ARGV[3])

@@ -5,15 +5,9 @@
 -- it to a whole workflow's once the execution exists.
 -- Returns { 'OK', lease_expires_at } or { reason, current_status }.
 local key = KEYS[1]
-local fields = redis.call('HMGET', key, 'status', 'lease_id')
-if not fields[1] then
-  return { 'NOT_FOUND', '' }
-end
-if fields[1] ~= 'PROCESSING' then
-  return { 'ILLEGAL_TRANSITION', fields[1] }
-end
-if fields[2] ~= ARGV[2] then
-  return { 'LEASE_MISMATCH', fields[1] }
+local fields, refusal = held(key, ARGV[2])
+if not fields then
+  return refusal
 end
 local expires = now_ms() + tonumber(ARGV[3])
 redis.call('HSET', key, 'lease_ms', ARGV[3], 'lease_expires_at', expires)
