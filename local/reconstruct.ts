@@ -1,5 +1,5 @@
 /**
- * `npm run reconstruct -- VIDEO [--out DIR] [--preset preview]`: a video becomes a splat and a mesh on
+ * `npm run reconstruct -- VIDEO [--out DIR] [--preset preview]`: a video (or a .zip of photos) becomes a splat and a mesh on
  * this machine. Starts the local stack, puts the video into the local bucket and submits it through the
  * `trigger` function as a client would, follows the request's status, prints where the outputs are,
  * and stops the stack. A FAILED request prints its stage and cause and exits 1; refused arguments exit 2.
@@ -124,7 +124,10 @@ async function main(): Promise<number> {
     let shown = '';
     while (!['COMPLETED', 'FAILED', 'CANCELLED'].includes(status.status)) {
       await sleep(1000);
-      status = (await call<Status>(`${stack.urls.functions.status}/status?callback_token=${token}`)).body;
+      const answer = await call<Status>(`${stack.urls.functions.status}/status?callback_token=${token}`);
+      if (answer.status !== 200)
+        throw new Error(`the status function answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      status = answer.body;
       const line = status.stage ? `${status.stage} done` : status.status.toLowerCase();
       if (line !== shown && status.status !== 'FAILED') {
         print(`[${clock(started)}] ${line}${status.progress ? ` (${Math.round(status.progress * 100)}%)` : ''}`);
@@ -157,8 +160,10 @@ async function main(): Promise<number> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  process.exitCode = await main().catch((error: Error) => {
+  const code = await main().catch((error: Error) => {
     process.stderr.write(`splatflow: ${error.message}\n`);
     return error instanceof UsageError ? 2 : 1;
   });
+  // The functions served in-process keep Redis reconnect timers after the stack stopped, as `npm run local` does.
+  process.exit(code);
 }

@@ -17,6 +17,7 @@ import { freePort } from '../test/support/ports.js';
 import { startFirestore } from '../test/support/firestore-emulator.js';
 import { serveFunctions } from '../test/support/functions.js';
 import { startRedis } from '../test/support/redis-server.js';
+import { writeSigningKey } from '../test/support/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
 import { loadDefinitions } from './jobs/definitions.js';
@@ -86,6 +87,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         OUTPUT_PREFIX: `gs://${options.bucket}/requests/`,
         UPLOADS_PREFIX: 'uploads/',
         AUTH_MODE: 'local',
+        // The status function signs output URLs; with no cloud credentials here, a key made on the spot.
+        SIGNING_KEY_FILE: writeSigningKey().file,
       },
     );
     stops.push(() => served.close());

@@ -28,11 +28,11 @@ const FIGURES: Array<[label: string, stage: string, path: string]> = [
   ['frames kept by the filter', 'filter', 'metrics.count_kept'],
   ['frames registered by sfm', 'sfm', 'metrics.images_registered'],
   ['sparse points', 'sfm', 'metrics.points'],
-  ['Gaussians', 'train', 'gaussians'],
-  ['train steps/s', 'train', 'steps_per_second'],
-  ['held-out PSNR (dB)', 'train', 'metrics.test.psnr'],
-  ['mesh vertices', 'mesh', 'vertices'],
-  ['mesh faces', 'mesh', 'faces'],
+  ['Gaussians', 'train', 'metrics.gaussians'],
+  ['train steps/s', 'train', 'metrics.steps_per_second'],
+  ['held-out PSNR (dB)', 'train', 'metrics.quality.test.psnr'],
+  ['mesh vertices', 'mesh', 'metrics.vertices'],
+  ['mesh faces', 'mesh', 'metrics.faces'],
 ];
 
 /** One line per stage with the workflow's timing, then the figures the manifests hold. */
