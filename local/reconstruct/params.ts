@@ -17,14 +17,13 @@ export interface RunChoices {
 }
 
 /**
- * Measured on this 2-core machine (README, "A video becomes a splat"): 24 frames at 640 px keep COLMAP under
- * a minute with every frame registered, and training at 192 px with at most 8 000 Gaussians is what
- * makes a few hundred steps finish in minutes rather than an hour.
+ * Sized for a 2-core CPU (figures in the README): frames and COLMAP at 640 px keep sfm near 20 s for a
+ * dozen frames; train runs its own `preview` preset (600 steps at 256 px); a coarser mesh grid.
  */
 const PREVIEW = {
   frames: { target_frames: 24, max_long_side: 640 },
   sfm: { max_image_size: 640, undistort_max_image_size: 640 },
-  train: { preset: 'preview', iterations: 300, max_side: 192, max_gaussians: 8000, densify_until: 250 },
+  train: { preset: 'preview' },
   mesh: { resolution: 96, target_faces: 50_000 },
 };
 
