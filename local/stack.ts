@@ -10,13 +10,14 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createLogger } from '../lib/log.js';
+import { createLogger, type Logger } from '../lib/log.js';
 // The tests' helpers already start a private redis-server and Firestore emulator on free loopback ports,
 // and serve function targets through the Functions Framework's own server.
 import { freePort } from '../test/support/ports.js';
 import { startFirestore } from '../test/support/firestore-emulator.js';
 import { serveFunctions } from '../test/support/functions.js';
 import { startRedis } from '../test/support/redis-server.js';
+import { writeSigningKey } from '../test/support/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
 import { loadDefinitions } from './jobs/definitions.js';
@@ -33,32 +34,37 @@ export function functionTargets(source: string): Array<{ target: string; kind: '
   }));
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      data: { type: 'string', default: '.splatflow-local' },
-      bucket: { type: 'string', default: 'splatflow-local' },
-      'api-port': { type: 'string', default: '0' },
-    },
-  });
-  const log = createLogger({
-    level: (process.env.LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
-    fields: { component: 'stack' },
-  });
-  const stops: Array<() => Promise<void> | void> = [];
-  let stopping = false;
-  const stop = async (code: number): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
-    for (const stopOne of stops.reverse()) await stopOne();
-    log.info('local stack stopped');
-    process.exit(code);
-  };
-  process.once('SIGINT', () => void stop(0));
-  process.once('SIGTERM', () => void stop(0));
+export interface StackOptions {
+  /** Folder holding the local bucket's files. */
+  data: string;
+  bucket: string;
+  /** 0: a free port. */
+  apiPort: number;
+  log: Logger;
+}
 
+export interface Stack {
+  urls: {
+    api: string;
+    redis: string;
+    firestore: string;
+    bucket: string;
+    functions: Record<string, string | undefined>;
+  };
+  bucket: LocalBucket;
+  /** Stops everything started, last first. */
+  stop: () => Promise<void>;
+}
+
+/** Starts the whole stack; on a failure part-way, stops what it started and rethrows. */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const { log } = options;
+  const stops: Array<() => Promise<void> | void> = [];
+  const stop = async (): Promise<void> => {
+    for (const stopOne of stops.splice(0).reverse()) await stopOne();
+  };
   try {
-    const root = resolve(values.data);
+    const root = resolve(options.data);
     await mkdir(root, { recursive: true });
     const redis = await startRedis();
     stops.push(() => redis.stop());
@@ -66,7 +72,7 @@ async function main(): Promise<void> {
     stops.push(() => firestore.stop());
 
     const targets = functionTargets(readFileSync(FUNCTIONS_ENTRY, 'utf8'));
-    const apiPort = Number(values['api-port']) || (await freePort());
+    const apiPort = options.apiPort || (await freePort());
     // What the functions read: the local services, and the names the ingress config reads.
     const served = await serveFunctions(
       targets.map(({ target }) => target),
@@ -78,9 +84,11 @@ async function main(): Promise<void> {
         WORKFLOW_LOCATION: LOCAL_REGION,
         WORKFLOW_NAME: 'reconstruct',
         WORKFLOWS_EMULATOR_HOST: `127.0.0.1:${apiPort}`,
-        OUTPUT_PREFIX: `gs://${values.bucket}/requests/`,
+        OUTPUT_PREFIX: `gs://${options.bucket}/requests/`,
         UPLOADS_PREFIX: 'uploads/',
         AUTH_MODE: 'local',
+        // The status function signs output URLs; with no cloud credentials here, a key made on the spot.
+        SIGNING_KEY_FILE: writeSigningKey().file,
       },
     );
     stops.push(() => served.close());
@@ -116,10 +124,43 @@ async function main(): Promise<void> {
       api: api.url,
       redis: redis.url,
       firestore: firestore.host,
-      bucket: `gs://${values.bucket} = ${resolve(root, values.bucket)}`,
+      bucket: `gs://${options.bucket} = ${resolve(root, options.bucket)}`,
       functions: Object.fromEntries(targets.map(({ target }) => [target, url(target)])),
     };
-    log.info('local stack ready', { urls });
+    return { urls, bucket, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      data: { type: 'string', default: '.splatflow-local' },
+      bucket: { type: 'string', default: 'splatflow-local' },
+      'api-port': { type: 'string', default: '0' },
+    },
+  });
+  const log = createLogger({
+    level: (process.env.LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
+    fields: { component: 'stack' },
+  });
+  let stack: Stack | undefined;
+  let stopping = false;
+  const stop = async (code: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    await stack?.stop();
+    log.info('local stack stopped');
+    process.exit(code);
+  };
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
+
+  try {
+    stack = await startStack({ data: values.data, bucket: values.bucket, apiPort: Number(values['api-port']), log });
+    log.info('local stack ready', { urls: stack.urls });
   } catch (error) {
     log.error('local stack failed to start', { error: (error as Error).message });
     await stop(1);

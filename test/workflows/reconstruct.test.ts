@@ -184,6 +184,28 @@ describe('workflows/reconstruct.yaml', () => {
     assert.deepEqual(Object.keys((record.outputs as { timings: object }).timings).sort(), ['filter', 'frames', 'sfm']);
   });
 
+  it('runs every stage but depth when skip_depth is set (no depth model), and completes', async () => {
+    const id = await processingRequest();
+    const { ran, record } = await reconstruct(id, { skip_depth: true });
+    assert.deepEqual(ran, ['frames', 'filter', 'sfm', 'train', 'mesh', 'export']);
+    assert.equal(record.status, 'COMPLETED');
+    assert.deepEqual(
+      Object.keys((record.outputs as { timings: object }).timings).sort(),
+      Object.keys(definitions.stages)
+        .filter((stage) => stage !== 'depth')
+        .sort(),
+    );
+  });
+
+  it('fails a request whose skip_depth is not a boolean before running any stage', async () => {
+    const id = await processingRequest();
+    const { ran, record } = await reconstruct(id, { skip_depth: 'yes' });
+    assert.deepEqual(ran, []);
+    assert.equal(record.status, 'FAILED');
+    assert.equal(record.error?.code, 'INVALID_PARAMS');
+    assert.match(record.error?.message ?? '', /skip_depth must be true or false; got "yes"/);
+  });
+
   it('fails a request with an unknown stop_after before running any stage', async () => {
     const id = await processingRequest();
     const { ran, record, error } = await reconstruct(id, { stop_after: 'everything' });

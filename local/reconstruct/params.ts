@@ -1,0 +1,39 @@
+/**
+ * The request params `npm run reconstruct` sends: per-stage parameters sized for a 2-core CPU
+ * (`preview`), or the train preset alone for the GPU presets, and the depth model when one is configured.
+ */
+
+export const TRAIN_PRESETS = ['preview', 'standard', 'high'] as const;
+export type TrainPreset = (typeof TRAIN_PRESETS)[number];
+
+export interface RunChoices {
+  preset: TrainPreset;
+  /** Frames kept from the video (frames' target_frames). */
+  frames?: number;
+  /** Training steps, overriding the preset's. */
+  iterations?: number;
+  /** `SPLATFLOW_DEPTH_MODEL_URI` / `_SHA256`: without a model the depth stage is skipped. */
+  depthModel?: { uri: string; sha256?: string };
+}
+
+/**
+ * Sized for a 2-core CPU (figures in the README): frames and COLMAP at 640 px keep sfm near 20 s for a
+ * dozen frames; train runs its own `preview` preset (600 steps at 256 px); a coarser mesh grid.
+ */
+const PREVIEW = {
+  frames: { target_frames: 24, max_long_side: 640 },
+  sfm: { max_image_size: 640, undistort_max_image_size: 640 },
+  train: { preset: 'preview' },
+  mesh: { resolution: 96, target_faces: 50_000 },
+};
+
+export function requestParams(choices: RunChoices): Record<string, unknown> {
+  const base: Record<string, Record<string, unknown>> = choices.preset === 'preview'
+    ? structuredClone(PREVIEW)
+    : { train: { preset: choices.preset } };
+  if (choices.frames !== undefined) base.frames = { ...base.frames, target_frames: choices.frames };
+  if (choices.iterations !== undefined) base.train = { ...base.train, iterations: choices.iterations };
+  if (!choices.depthModel) return { ...base, skip_depth: true };
+  const { uri, sha256 } = choices.depthModel;
+  return { ...base, depth: { model_uri: uri, ...(sha256 ? { model_sha256: sha256 } : {}) } };
+}

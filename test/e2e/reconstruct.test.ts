@@ -1,0 +1,120 @@
+/**
+ * `npm run reconstruct` end to end, as a user runs it, on real data: the local stack, the trigger and
+ * status functions, the real workflows/reconstruct.yaml and every real stage job (ffmpeg/sharp, COLMAP,
+ * the CPU rasterizer, TSDF, splat-transform). Sized for CI: the 11 Sceaux Castle photos (as the .zip a
+ * user uploads) and 20 training steps take about 30 s here; the failure case about 30 s more.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { sharedData } from '../support/data.js';
+
+const COMMAND = fileURLToPath(new URL('../../local/reconstruct.js', import.meta.url));
+const PYTHON = process.env.SPLATFLOW_PYTHON ?? '/usr/bin/python3';
+
+let work: string;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), 'splatflow-e2e-'));
+});
+after(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Runs the command as `npm run reconstruct -- …` does; answers its exit code and output. */
+function reconstruct(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [COMMAND, ...args], {
+      env: { ...process.env, METADATA_SERVER_DETECTION: 'none', SPLATFLOW_DEPTH_MODEL_URI: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The path the command printed after `label:`. */
+function printed(stdout: string, label: string): string {
+  const line = stdout.split('\n').find((l) => l.trim().startsWith(`${label}:`));
+  assert.ok(line, `the command prints ${label}`);
+  return line.slice(line.indexOf(':') + 1).trim();
+}
+
+async function head(path: string, bytes: number): Promise<Buffer> {
+  const file = await open(path);
+  try {
+    const buffer = Buffer.alloc(bytes);
+    const { bytesRead } = await file.read(buffer, 0, bytes, 0);
+    return buffer.subarray(0, bytesRead);
+  } finally {
+    await file.close();
+  }
+}
+
+/** The vertex count a binary .ply header declares. */
+async function plyVertices(path: string): Promise<number> {
+  const text = (await head(path, 4096)).toString('latin1');
+  assert.match(text, /^ply\nformat binary_little_endian 1\.0\n/, `${path} is a binary .ply`);
+  assert.match(text, /\nend_header\n/);
+  return Number(/\nelement vertex (\d+)\n/.exec(text)?.[1]);
+}
+
+describe('npm run reconstruct (end to end on real data)', () => {
+  it('turns real photos into a splat, a mesh and a report through the real workflow, skipping depth', async () => {
+    const photos = sharedData('sceaux_castle', 'images');
+    const zip = join(work, 'castle.zip');
+    const names = (await readdir(photos)).filter((name) => /\.jpe?g$/i.test(name)).sort();
+    execFileSync(PYTHON, ['-m', 'zipfile', '-c', zip, ...names], { cwd: photos });
+
+    const run = await reconstruct([zip, '--out', join(work, 'ok'), '--iterations', '20']);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /depth: skipped — no SPLATFLOW_DEPTH_MODEL_URI configured/);
+    assert.match(run.stdout, /COMPLETED/);
+
+    const splat = printed(run.stdout, 'splat (3DGS .ply)');
+    assert.ok((await plyVertices(splat)) >= 1000, 'the splat holds at least one Gaussian per sparse point found');
+    assert.ok((await readFile(printed(run.stdout, 'splat (.spz, web)'))).length > 1000);
+    assert.ok((await plyVertices(printed(run.stdout, 'mesh (.ply)'))) > 100);
+    const glb = await head(printed(run.stdout, 'mesh (.glb)'), 12);
+    assert.equal(glb.subarray(0, 4).toString('latin1'), 'glTF');
+    assert.equal(glb.readUInt32LE(4), 2, 'glTF 2.0');
+
+    const report = JSON.parse(await readFile(printed(run.stdout, 'report'), 'utf8')) as {
+      stages: Array<{ stage: string; metrics: Record<string, unknown> }>;
+      skipped: string[];
+    };
+    assert.deepEqual(
+      report.stages.map((s) => s.stage),
+      ['frames', 'filter', 'sfm', 'train', 'mesh', 'export'],
+    );
+    assert.deepEqual(report.skipped, ['depth']);
+    const sfm = report.stages.find((s) => s.stage === 'sfm')!.metrics as { images_registered: number };
+    assert.ok(sfm.images_registered >= 8, `most photos register (${sfm.images_registered})`);
+    const train = report.stages.find((s) => s.stage === 'train')!.metrics as {
+      quality: { test: { psnr: number } };
+    };
+    // Measured 9.8 dB after 20 steps.
+    assert.ok(train.quality.test.psnr > 8, `held-out PSNR ${train.quality.test.psnr} dB`);
+  });
+
+  it('exits 1 naming the failing stage and its cause when a video cannot be reconstructed', async () => {
+    // 10 frames of the watch orbit are too far apart for COLMAP to register any of them.
+    const video = sharedData('watch', 'watch_orbit.mp4');
+    const run = await reconstruct([video, '--out', join(work, 'failed'), '--frames', '10', '--iterations', '5']);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stdout, /FAILED at sfm: .*frames registered .*the clip may be too fast, too dark or lack overlap/);
+    assert.doesNotMatch(run.stdout, /COMPLETED/);
+  });
+
+  it('refuses a missing input with exit code 2 before starting anything', async () => {
+    const run = await reconstruct([join(work, 'no-such-video.mp4')]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /no video file at .*no-such-video\.mp4/);
+  });
+});
