@@ -20,8 +20,7 @@ export const exportStage = defineStage<ExportParams, ExportMetrics>({
   params: exportParamsSchema,
   metrics: exportMetricsSchema,
   async run(ctx) {
-    // The ply is fetched by its contract name rather than through train's output list: the train
-    // stage is Python and its manifest need not list outputs the way the TypeScript runner does.
+    // The ply is fetched by its contract name (jobs/README.md), not looked up in train's output list.
     const train = await ctx.readManifest('train');
     const trainFolder = joinUri(ctx.contract.requestPrefix, 'train');
     if (!train) throw new InputRefused(`stage train has not finished: no ${joinUri(trainFolder, 'manifest.json')}`);
