@@ -156,10 +156,20 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
     try {
       if (mapper === 'glomap') await exec(glomap!, ['mapper', ...args]);
       else
-        await runColmap(colmap, ['mapper', ...args, '--Mapper.num_threads', threads], (line) => {
-          const registered = /^Registering image #\d+ \((\d+)\)/.exec(line);
-          if (registered) step(Number(registered[1]) / images.length);
-        });
+        await runColmap(
+          colmap,
+          [
+            'mapper',
+            ...args,
+            ...['--Mapper.num_threads', threads],
+            ...['--Mapper.abs_pose_min_num_inliers', String(params.abs_pose_min_num_inliers)],
+            ...['--Mapper.abs_pose_min_inlier_ratio', String(params.abs_pose_min_inlier_ratio)],
+          ],
+          (line) => {
+            const registered = /^Registering image #\d+ \((\d+)\)/.exec(line);
+            if (registered) step(Number(registered[1]) / images.length);
+          },
+        );
     } catch (error) {
       // No model at all is a quality verdict for the gate below, not a tool failure.
       if (!(error instanceof ExecError && /failed to create sparse model/i.test(error.stderr))) throw error;

@@ -18,6 +18,14 @@ export interface SfmParams {
   shared_camera: 'auto' | 'single' | 'per_image';
   /** `auto`: GLOMAP's global mapper where the binary exists, else COLMAP's incremental mapper. */
   mapper: 'auto' | 'glomap' | 'colmap';
+  /**
+   * COLMAP's incremental mapper: the least 2D-3D inliers, and inlier share, to register one more
+   * image. COLMAP's defaults (30, 0.25) registered 11 of the 44 watch-orbit frames at 640 px, these
+   * 39-42 with the same reprojection error (0.77 px): orbit frames of a subject on a plain wall see
+   * few points each. The quality gate still judges the result.
+   */
+  abs_pose_min_num_inliers: number;
+  abs_pose_min_inlier_ratio: number;
   /** Longest side, in pixels, that SIFT sees; larger finds more features and costs more time. */
   max_image_size: number;
   /** Longest side of the undistorted training images. */
@@ -41,6 +49,8 @@ export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
     camera_model: { type: 'string', enum: CAMERA_MODELS, default: 'SIMPLE_RADIAL' },
     shared_camera: { type: 'string', enum: ['auto', 'single', 'per_image'], default: 'auto' },
     mapper: { type: 'string', enum: ['auto', 'glomap', 'colmap'], default: 'auto' },
+    abs_pose_min_num_inliers: { type: 'integer', minimum: 6, maximum: 1000, default: 15 },
+    abs_pose_min_inlier_ratio: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.15 },
     max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
     undistort_max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
     min_registered_share: { type: 'number', minimum: 0, maximum: 1, default: 0.6 },
