@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as `python3 jobs/mesh/main.py` (the job definition's command)
@@ -51,7 +50,7 @@ def scene_box(means: np.ndarray, opacity: np.ndarray) -> tuple[np.ndarray, np.nd
 def main(ctx: Context) -> None:
     backend = select_backend(prefer_cpu=ctx.params.get("device") == "cpu")
     opts = {**(DEFAULTS if backend.name == "cpu" else GPU_DEFAULTS), **validate(ctx.params, SCHEMA)}
-    scratch = Path(tempfile.mkdtemp(prefix="splatflow-mesh-"))
+    scratch = ctx.scratch
     train = ctx.uri("train") + "/"
     try:
         ply = ctx.storage.download(join(train, "point_cloud.ply"), scratch / "point_cloud.ply")

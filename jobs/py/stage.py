@@ -9,7 +9,10 @@ import hashlib
 import json
 import os
 import platform
+import shutil
+import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -37,6 +40,8 @@ class Context:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     tools: dict[str, str] = field(default_factory=lambda: {"python": platform.python_version()})
     timings: dict[str, float] = field(default_factory=dict)
+    # Private working folder under SPLATFLOW_SCRATCH (as the TypeScript runtime), removed when the stage ends.
+    scratch: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="splatflow-", dir=_scratch_root())))
 
     @property
     def out(self) -> str:
@@ -85,6 +90,10 @@ class Context:
         self.storage.write_bytes(join(self.out, "manifest.json"), json.dumps(body, indent=2).encode())
 
 
+def _scratch_root() -> str | None:
+    return os.environ.get("SPLATFLOW_SCRATCH") or None
+
+
 def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -126,6 +135,9 @@ def read_context(env: Mapping[str, str], expected_stage: str) -> Context:
 
 
 def run(stage: str, main: Callable[[Context], None]) -> None:
+    # A stopped job (timeout, maintenance, Ctrl-C of the local stack) still removes its scratch folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    ctx = None
     try:
         ctx = read_context(os.environ, stage)
         main(ctx)
@@ -136,3 +148,6 @@ def run(stage: str, main: Callable[[Context], None]) -> None:
         cause = str(e).splitlines()[0] if str(e) else ""
         print(f"{stage}: {type(e).__name__}: {cause}", file=sys.stderr, flush=True)
         sys.exit(1)
+    finally:
+        if ctx is not None:
+            shutil.rmtree(ctx.scratch, ignore_errors=True)

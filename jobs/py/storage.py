@@ -106,6 +106,24 @@ class Storage:
             return bucket.blob(name).download_as_bytes()
         return local_path(uri).read_bytes()
 
+    def delete(self, uri: str) -> None:
+        """Removes one file; a file already gone is not an error (a retried job may have removed it)."""
+        if is_gcs(uri):
+            from google.api_core.exceptions import NotFound  # only in the container image
+
+            bucket, name = self._bucket(uri)
+            try:
+                bucket.blob(name).delete()
+            except NotFound:
+                pass
+            return
+        path = local_path(uri)
+        path.unlink(missing_ok=True)
+        try:  # as in a bucket, a folder goes with its last file
+            path.parent.rmdir()
+        except OSError:
+            pass
+
     def write_bytes(self, uri: str, data: bytes) -> None:
         with tempfile.NamedTemporaryFile(delete=False) as f:
             f.write(data)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
@@ -47,6 +46,9 @@ class StorageCheckpoints:
         torch.save(state, path)
         self.storage.upload(path, self.uri)
 
+    def remove(self) -> None:
+        self.storage.delete(self.uri)
+
 
 def cameras_json(views) -> list[dict]:
     return [
@@ -60,7 +62,7 @@ def main(ctx: Context) -> None:
     backend = select_backend(prefer_cpu=ctx.params.get("device") == "cpu")
     preset, settings = settings_from_params(ctx.params, "preview" if backend.name == "cpu" else "standard")
     ctx.log("training", preset=preset, backend=backend.name, settings=asdict(settings))
-    scratch = Path(tempfile.mkdtemp(prefix="splatflow-train-"))
+    scratch = ctx.scratch
     sfm = ctx.uri("sfm", "undistorted") + "/"
     root = ctx.storage.local_folder(sfm, scratch / "sfm")
     try:
@@ -109,6 +111,8 @@ def main(ctx: Context) -> None:
         # LPIPS needs pretrained network weights, which these images do not carry: reported as null.
         "quality": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},
     })  # fmt: skip
+    # Only a run that has not finished resumes from it; kept after the manifest, it would be the biggest file left.
+    checkpoints.remove()
     ctx.progress(1.0)
 
 

@@ -20,10 +20,11 @@ from .synthetic import blob_scene, write_sfm_output
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_stage(prefix: Path, params: dict, stage: str = "train", **popen):
+def run_stage(prefix: Path, params: dict, stage: str = "train", scratch: Path | None = None, **popen):
     env = {
         **os.environ, "SPLATFLOW_STAGE": stage, "SPLATFLOW_REQUEST_ID": "req-1", "SPLATFLOW_INPUT_URI": "/dev/null",
         "SPLATFLOW_REQUEST_PREFIX": f"{prefix}/", "SPLATFLOW_PARAMS": json.dumps(params),
+        **({"SPLATFLOW_SCRATCH": str(scratch)} if scratch else {}),
     }  # fmt: skip
     args = [sys.executable, str(ROOT / "jobs" / stage / "main.py")]
     if popen:
@@ -50,8 +51,11 @@ class TrainStageTest(unittest.TestCase):
     def test_learns_the_scene_and_writes_a_standard_ply(self):
         prefix = self.fresh_prefix("learn")
         params = {"iterations": 150, "densify_from": 30, "densify_until": 120, "max_side": 64}
-        run = run_stage(prefix, params)
+        scratch = self.tmp / "learn-scratch"
+        scratch.mkdir()
+        run = run_stage(prefix, params, scratch=scratch)
         self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(list(scratch.iterdir()), [], "the stage removes its scratch folder")
         envelope = json.loads((prefix / "train" / "manifest.json").read_text())
         # The contract's manifest (jobs/runtime/manifest.ts), which the workflow and the export report read.
         self.assertEqual(envelope["schema_version"], 1)
@@ -93,7 +97,10 @@ class TrainStageTest(unittest.TestCase):
     def test_resumes_from_its_checkpoint_after_being_killed(self):
         prefix = self.fresh_prefix("resume")
         params = {"iterations": 90, "checkpoint_every": 30, "densify_from": 20, "densify_until": 80}
-        proc = run_stage(prefix, params, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # SIGKILL leaves the scratch folder behind; it lives under the test's folder.
+        scratch = self.tmp / "resume-scratch"
+        scratch.mkdir()
+        proc = run_stage(prefix, params, scratch=scratch, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         for line in proc.stdout:
             if '"checkpoint": 30' in line:
                 proc.kill()  # as a preempted job: no chance to clean up
@@ -107,6 +114,22 @@ class TrainStageTest(unittest.TestCase):
         manifest = json.loads((prefix / "train" / "manifest.json").read_text())["metrics"]
         self.assertIn(manifest["resumed_from_step"], (30, 60))
         self.assertEqual(len(manifest["loss_by_tenth"]), 10, "losses before the restart are kept")
+        self.assertFalse((prefix / "train" / "checkpoints").exists(), "a finished run drops its checkpoint")
+
+    def test_stopped_with_sigterm_it_leaves_a_checkpoint_but_no_scratch(self):
+        prefix, scratch = self.fresh_prefix("stopped"), self.tmp / "stopped-scratch"
+        scratch.mkdir()
+        params = {"iterations": 200, "checkpoint_every": 20, "densify_from": 20, "densify_until": 80}
+        proc = run_stage(prefix, params, scratch=scratch, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for line in proc.stdout:
+            if '"checkpoint": 20' in line:
+                proc.terminate()  # as Cloud Run stopping a task, or Ctrl-C of the local stack
+                break
+        self.assertEqual(proc.wait(timeout=60), 128 + 15)
+        proc.stdout.close()
+        self.assertTrue((prefix / "train" / "checkpoints" / "latest.pt").exists())
+        self.assertFalse((prefix / "train" / "manifest.json").exists())
+        self.assertEqual(list(scratch.iterdir()), [])
 
     def test_missing_sfm_output_fails_with_one_line(self):
         run = run_stage(self.tmp / "empty", {"iterations": 5})
