@@ -71,6 +71,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const firestore = await startFirestore();
     stops.push(() => firestore.stop());
 
+    // The status function signs output URLs; with no cloud credentials here, a key made on the spot.
+    const signingKey = writeSigningKey();
+    stops.push(() => signingKey.remove());
     const targets = functionTargets(readFileSync(FUNCTIONS_ENTRY, 'utf8'));
     const apiPort = options.apiPort || (await freePort());
     // What the functions read: the local services, and the names the ingress config reads.
@@ -87,8 +90,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         OUTPUT_PREFIX: `gs://${options.bucket}/requests/`,
         UPLOADS_PREFIX: 'uploads/',
         AUTH_MODE: 'local',
-        // The status function signs output URLs; with no cloud credentials here, a key made on the spot.
-        SIGNING_KEY_FILE: writeSigningKey().file,
+        SIGNING_KEY_FILE: signingKey.file,
       },
     );
     stops.push(() => served.close());

@@ -26,6 +26,7 @@ let workflows: WorkflowsFake;
 let issuer: IdTokenIssuer;
 let functions: ServedFunctions;
 let db: Firestore;
+let key: ReturnType<typeof writeSigningKey>;
 let receiver: Server;
 let receiverUrl: string;
 const received: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
@@ -53,7 +54,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`;
-  const key = writeSigningKey();
+  key = writeSigningKey();
   functions = await serveFunctions(['trigger', 'preprocessVideo', 'status', 'queue'], {
     REDIS_URL: redis.url,
     FIRESTORE_EMULATOR_HOST: firestore.host,
@@ -72,6 +73,7 @@ before(async () => {
   db = new Firestore({ projectId: 'splatflow-test' });
 });
 after(async () => {
+  key.remove();
   await functions.close();
   await db.terminate();
   receiver.closeAllConnections();

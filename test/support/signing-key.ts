@@ -1,13 +1,17 @@
-/** A service-account key file made on the spot, so V4 signed URLs are signed offline in tests. */
+/**
+ * A service-account key file made on the spot, so V4 signed URLs are signed offline in tests and in the
+ * local stack. `remove` deletes it: a private key must not outlive the process that made it.
+ */
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export function writeSigningKey(): { file: string; email: string } {
+export function writeSigningKey(): { file: string; email: string; remove: () => void } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const email = 'status-signer@splatflow-test.iam.gserviceaccount.com';
-  const file = join(mkdtempSync(join(tmpdir(), 'splatflow-key-')), 'key.json');
+  const dir = mkdtempSync(join(tmpdir(), 'splatflow-key-'));
+  const file = join(dir, 'key.json');
   writeFileSync(
     file,
     JSON.stringify({
@@ -18,5 +22,5 @@ export function writeSigningKey(): { file: string; email: string } {
     }),
     { mode: 0o600 },
   );
-  return { file, email };
+  return { file, email, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
