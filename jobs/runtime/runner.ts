@@ -10,6 +10,15 @@ import { createLogger, type Logger } from '../../lib/log.js';
 import { sha256File } from './checksum.js';
 import { mapLimit } from './concurrency.js';
 import { parseContract, parseParams, type StageContract } from './contract.js';
+import {
+  ERROR_RECORD,
+  errorRecord,
+  readErrorRecord,
+  refusedEarlier,
+  taskAttempt,
+  writeErrorRecord,
+  type TaskAttempt,
+} from './error-record.js';
 import { EXIT_INPUT_REFUSED, exitCodeFor, InputRefused, oneLineCause } from './errors.js';
 import { checkManifest, manifestSchema, type FileRecord, type Manifest } from './manifest.js';
 import { createProgress } from './progress.js';
@@ -68,22 +77,56 @@ export async function runStage(registry: readonly AnyStage[], options: RunOption
     env.SPLATFLOW_STAGE = options.stage;
   }
   let scratch: string | undefined;
+  let contract: StageContract | undefined;
+  let log = options.log ?? createLogger();
+  const task = taskAttempt(env);
   try {
-    const contract = parseContract(env);
-    const definition = registry.find((stage) => stage.name === contract.stage);
+    contract = parseContract(env);
+    log = log.child({ stage: contract.stage, request_id: contract.requestId });
+    const recordUri = joinUri(stageFolder(contract, contract.stage), ERROR_RECORD);
+    const earlier = await readErrorRecord(options.storage, recordUri).catch((error: unknown) => {
+      log.warning('ignoring an unreadable error record', { uri: recordUri, cause: oneLineCause(error) });
+      return undefined;
+    });
+    if (refusedEarlier(earlier, task)) {
+      log.warning('refused by an earlier attempt of this execution; not run again', { attempt: earlier.attempt });
+      stderr(`${contract.stage} failed: ${earlier.message}`);
+      return EXIT_INPUT_REFUSED;
+    }
+    // A cause from an earlier attempt must never outlive it: a success or another failure replaces it.
+    await options.storage.removePrefix(recordUri);
+    const definition = registry.find((stage) => stage.name === contract!.stage);
     if (!definition) throw new InputRefused(`stage ${contract.stage} is not implemented by this program`);
-    const log = (options.log ?? createLogger()).child({ stage: contract.stage, request_id: contract.requestId });
     const params: unknown = parseParams(definition.params as JSONSchemaType<unknown>, contract.params);
     scratch = await mkdtemp(join(env.SPLATFLOW_SCRATCH || tmpdir(), `splatflow-${contract.stage}-`));
     const manifest = await execute(definition, contract, params, scratch, { ...options, log });
     log.info('stage finished', { duration_s: manifest.duration_s, outputs: manifest.outputs.length });
     return 0;
   } catch (error) {
-    stderr(`${env.SPLATFLOW_STAGE ?? 'stage'} failed: ${oneLineCause(error)}`);
-    return exitCodeFor(error);
+    const message = oneLineCause(error);
+    const exitCode = exitCodeFor(error);
+    if (contract) await recordFailure(options.storage, contract, { exitCode, message }, task, log);
+    // Last on stderr: the launcher (and a person reading the logs) takes the last line as the cause.
+    stderr(`${env.SPLATFLOW_STAGE ?? 'stage'} failed: ${message}`);
+    return exitCode;
   } finally {
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** Best effort: a record that cannot be written is logged, and the stage still fails with its own cause. */
+async function recordFailure(
+  storage: Storage,
+  contract: StageContract,
+  failure: { exitCode: number; message: string },
+  task: TaskAttempt,
+  log: Logger,
+): Promise<void> {
+  const uri = joinUri(stageFolder(contract, contract.stage), ERROR_RECORD);
+  const record = errorRecord({ stage: contract.stage, requestId: contract.requestId, ...failure }, task);
+  await writeErrorRecord(storage, uri, record).catch((error: unknown) => {
+    log.error('cannot write the error record', { uri, cause: oneLineCause(error) });
+  });
 }
 
 async function execute(

@@ -14,6 +14,8 @@ import { runStage } from '../../jobs/runtime/runner.js';
 import { defineStage, type AnyStage } from '../../jobs/runtime/stage.js';
 import { createLocalStorage } from '../../jobs/runtime/storage-local.js';
 import type { Manifest } from '../../jobs/runtime/manifest.js';
+import type { Storage } from '../../jobs/runtime/storage.js';
+import { checkErrorRecord, type ErrorRecord } from '../../jobs/runtime/error-record.js';
 import { startFakeGcs, type FakeGcs } from '../support/fake-gcs.js';
 import { testClip } from '../support/media.js';
 import { readManifest, runStageProcess } from '../support/stage-process.js';
@@ -51,7 +53,15 @@ function exportStage(behaviour: 'ok' | 'throws' | 'bad-metrics'): AnyStage {
   });
 }
 
-async function inProcess(stage: AnyStage, prefix: string, params: object = {}, tty?: { write(t: string): void }) {
+interface InProcessOptions {
+  tty?: { write(t: string): void };
+  /** Cloud Run's task variables. */
+  task?: Record<string, string>;
+  storage?: Storage;
+  log?: (line: string) => void;
+}
+
+async function inProcess(stage: AnyStage, prefix: string, params: object = {}, options: InProcessOptions = {}) {
   const errors: string[] = [];
   const code = await runStage([stage], {
     env: {
@@ -60,10 +70,11 @@ async function inProcess(stage: AnyStage, prefix: string, params: object = {}, t
       SPLATFLOW_INPUT_URI: '/nowhere',
       SPLATFLOW_REQUEST_PREFIX: prefix,
       SPLATFLOW_PARAMS: JSON.stringify(params),
+      ...options.task,
     },
-    storage: createLocalStorage(),
-    log: createLogger({ sink: () => undefined }),
-    tty,
+    storage: options.storage ?? createLocalStorage(),
+    log: createLogger({ sink: options.log ?? (() => undefined) }),
+    tty: options.tty,
     stderr: (line) => errors.push(line),
   });
   return { code, errors };
@@ -119,7 +130,7 @@ describe('runner', () => {
       exportStage('ok'),
       join(work, 'tty') + '/',
       { count: 4 },
-      { write: (t) => (screen += t) },
+      { tty: { write: (t) => (screen += t) } },
     );
     assert.equal(code, 0);
     assert.match(screen, /\r\[#{8}\.{22}\] {2}25% export: writing/);
@@ -141,6 +152,107 @@ describe('runner', () => {
     const unimplemented = await runStageProcess('train', { input: '/x', prefix: join(work, 'x') + '/' });
     assert.equal(unimplemented.code, 2);
     assert.match(unimplemented.stderr, /stage train is not implemented by this program/);
+  });
+});
+
+/** The error record a failed run left, checked against its schema. */
+async function errorJson(prefix: string): Promise<ErrorRecord> {
+  return checkErrorRecord(JSON.parse(await readFile(join(prefix, 'export', 'error.json'), 'utf8')));
+}
+
+describe('error.json', () => {
+  const task = (execution: string, attempt: number) => ({
+    CLOUD_RUN_EXECUTION: execution,
+    CLOUD_RUN_TASK_ATTEMPT: String(attempt),
+  });
+
+  it('a refusal records exit 2, refused, the cause without the stage name, and the task attempt', async () => {
+    const prefix = join(work, 'refused') + '/';
+    const { code, errors } = await inProcess(exportStage('ok'), prefix, { count: 'many' }, { task: task('ex-1', 0) });
+    assert.equal(code, 2);
+    assert.deepEqual(errors, ['export failed: invalid parameters: count must be integer']);
+    const record = await errorJson(prefix);
+    assert.deepEqual(
+      { ...record, at: undefined },
+      {
+        schema_version: 1,
+        stage: 'export',
+        request_id: 'r-1',
+        exit_code: 2,
+        refused: true,
+        message: 'invalid parameters: count must be integer',
+        execution: 'ex-1',
+        attempt: 0,
+        at: undefined,
+      },
+    );
+    assert.ok(Math.abs(Date.parse(record.at) - Date.now()) < 60_000);
+  });
+
+  it('a crash records exit 1, not refused; outside Cloud Run execution is null and attempt 0', async () => {
+    const prefix = join(work, 'crash') + '/';
+    assert.equal((await inProcess(exportStage('throws'), prefix)).code, 1);
+    const record = await errorJson(prefix);
+    assert.deepEqual(
+      [record.exit_code, record.refused, record.message, record.execution, record.attempt],
+      [1, false, 'disk on fire at somewhere deep', null, 0],
+    );
+  });
+
+  it('a later success removes the record of an earlier failure', async () => {
+    const prefix = join(work, 'recovered') + '/';
+    assert.equal((await inProcess(exportStage('throws'), prefix)).code, 1);
+    assert.ok(existsSync(join(prefix, 'export', 'error.json')));
+    assert.equal((await inProcess(exportStage('ok'), prefix)).code, 0);
+    assert.equal(existsSync(join(prefix, 'export', 'error.json')), false);
+    assert.ok(existsSync(join(prefix, 'export', 'manifest.json')));
+  });
+
+  it('a retry of the same execution answers the earlier refusal without running; another execution runs', async () => {
+    const prefix = join(work, 'short-circuit') + '/';
+    assert.equal((await inProcess(exportStage('ok'), prefix, { count: -1 }, { task: task('ex-1', 0) })).code, 2);
+    const refused = await errorJson(prefix);
+
+    // Valid parameters now: a run would succeed, so exit 2 can only be the earlier answer.
+    const retry = await inProcess(exportStage('ok'), prefix, {}, { task: task('ex-1', 1) });
+    assert.equal(retry.code, 2);
+    assert.deepEqual(retry.errors, [`export failed: ${refused.message}`]);
+    assert.equal(existsSync(join(prefix, 'export', 'manifest.json')), false);
+    assert.deepEqual(await errorJson(prefix), refused, 'the record of the attempt that did the work stays');
+
+    const another = await inProcess(exportStage('ok'), prefix, {}, { task: task('ex-2', 1) });
+    assert.equal(another.code, 0);
+    assert.equal(existsSync(join(prefix, 'export', 'error.json')), false);
+  });
+
+  it('a first attempt never short-circuits, even on a refusal recorded for its execution', async () => {
+    const prefix = join(work, 'first-attempt') + '/';
+    assert.equal((await inProcess(exportStage('ok'), prefix, { count: -1 }, { task: task('ex-1', 0) })).code, 2);
+    assert.equal((await inProcess(exportStage('ok'), prefix, {}, { task: task('ex-1', 0) })).code, 0);
+  });
+
+  it('a record that cannot be written is logged; the stage still fails with its own cause and code', async () => {
+    const local = createLocalStorage();
+    // Storage that works but for the record, as a bucket refusing one write would.
+    const storage = {
+      ...local,
+      upload: (path: string, uri: string, contentType?: string) =>
+        uri.endsWith('/error.json')
+          ? Promise.reject(new Error('quota exceeded'))
+          : local.upload(path, uri, contentType),
+    };
+    const logged: string[] = [];
+    const prefix = join(work, 'unwritable') + '/';
+    const { code, errors } = await inProcess(
+      exportStage('ok'),
+      prefix,
+      { count: 'many' },
+      { storage, log: (line) => logged.push(line) },
+    );
+    assert.equal(code, 2);
+    assert.deepEqual(errors, ['export failed: invalid parameters: count must be integer']);
+    assert.ok(logged.some((line) => /cannot write the error record.*quota exceeded/.test(line)));
+    assert.equal(existsSync(join(prefix, 'export', 'error.json')), false);
   });
 });
 
