@@ -1,6 +1,7 @@
 """The stage contract (jobs/README.md) for Python stages: environment, progress lines, manifest last, failure.
 
-A stage is `run(main)`: `main(ctx)` does the work; any exception becomes one line on stderr and exit status 1.
+A stage is `run(main)`: `main(ctx)` does the work; any exception becomes one line on stderr, an `error.json` beside
+the stage's outputs (the record jobs/runtime/error-record.ts defines) and exit status 2 for `Refused`, else 1.
 """
 
 from __future__ import annotations
@@ -22,8 +23,17 @@ from typing import Any, Callable, Mapping
 from .storage import Storage, join
 
 
+EXIT_FAILED = 1
+EXIT_REFUSED = 2
+ERROR_RECORD = "error.json"
+
+
 class StageError(Exception):
     """A failure whose message is the cause a user reads; no traceback is printed for it."""
+
+
+class Refused(StageError):
+    """The input, parameters or configuration cannot be processed: a retry cannot help (exit status 2)."""
 
 
 @dataclass
@@ -113,18 +123,18 @@ def read_context(env: Mapping[str, str], expected_stage: str) -> Context:
         if not env.get(k)
     ]
     if missing:
-        raise StageError(f"missing environment: {', '.join(missing)}")
+        raise Refused(f"missing environment: {', '.join(missing)}")
     if env["SPLATFLOW_STAGE"] != expected_stage:
-        raise StageError(f"SPLATFLOW_STAGE is {env['SPLATFLOW_STAGE']!r}, this program is the {expected_stage} stage")
+        raise Refused(f"SPLATFLOW_STAGE is {env['SPLATFLOW_STAGE']!r}, this program is the {expected_stage} stage")
     prefix = env["SPLATFLOW_REQUEST_PREFIX"]
     if not prefix.endswith("/"):
-        raise StageError("SPLATFLOW_REQUEST_PREFIX must end with '/'")
+        raise Refused("SPLATFLOW_REQUEST_PREFIX must end with '/'")
     try:
         params = json.loads(env.get("SPLATFLOW_PARAMS") or "{}")
     except json.JSONDecodeError as e:
-        raise StageError(f"SPLATFLOW_PARAMS is not JSON: {e.msg}") from None
+        raise Refused(f"SPLATFLOW_PARAMS is not JSON: {e.msg}") from None
     if not isinstance(params, dict):
-        raise StageError("SPLATFLOW_PARAMS must be a JSON object")
+        raise Refused("SPLATFLOW_PARAMS must be a JSON object")
     return Context(
         stage=expected_stage,
         request_id=env["SPLATFLOW_REQUEST_ID"],
@@ -134,20 +144,84 @@ def read_context(env: Mapping[str, str], expected_stage: str) -> Context:
     )
 
 
+def _task_attempt(env: Mapping[str, str]) -> tuple[str | None, int]:
+    """Cloud Run's CLOUD_RUN_EXECUTION and CLOUD_RUN_TASK_ATTEMPT (the local launcher sets them too)."""
+    try:
+        attempt = int(env.get("CLOUD_RUN_TASK_ATTEMPT") or 0)
+    except ValueError:
+        attempt = 0
+    return env.get("CLOUD_RUN_EXECUTION") or None, attempt
+
+
+def _earlier_error(ctx: Context) -> dict[str, Any] | None:
+    """The error record an earlier run left; an unreadable one is only logged: it must not stop the stage."""
+    uri = join(ctx.out, ERROR_RECORD)
+    try:
+        if not ctx.storage.exists(uri):
+            return None
+        record = json.loads(ctx.storage.read_bytes(uri))
+        return record if isinstance(record, dict) else None
+    except Exception as e:
+        ctx.log("ignoring an unreadable error record", "WARNING", uri=uri, cause=str(e))
+        return None
+
+
+def _refused_earlier(record: dict[str, Any], execution: str | None, attempt: int) -> bool:
+    """Cloud Run retries a failed task whatever its exit code; a refusal is deterministic, so a retry of the same
+    execution answers it again instead of redoing the work. Another execution (the request retried) runs."""
+    same_execution = execution is not None and record.get("execution") == execution
+    return record.get("refused") is True and attempt > 0 and same_execution
+
+
+def _record_failure(ctx: Context, exit_code: int, message: str, execution: str | None, attempt: int) -> None:
+    """Best effort: a record that cannot be written is logged, and the stage still fails with its own cause."""
+    record = {
+        "schema_version": 1,
+        "stage": ctx.stage,
+        "request_id": ctx.request_id,
+        "exit_code": exit_code,
+        "refused": exit_code == EXIT_REFUSED,
+        "message": message,
+        "execution": execution,
+        "attempt": attempt,
+        "at": _iso(time.time()),
+    }
+    uri = join(ctx.out, ERROR_RECORD)
+    try:
+        ctx.storage.write_bytes(uri, (json.dumps(record, indent=2) + "\n").encode())
+    except Exception as e:
+        ctx.log("cannot write the error record", "ERROR", uri=uri, cause=str(e))
+
+
 def run(stage: str, main: Callable[[Context], None]) -> None:
     # A stopped job (timeout, maintenance, Ctrl-C of the local stack) still removes its scratch folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    execution, attempt = _task_attempt(os.environ)
     ctx = None
     try:
         ctx = read_context(os.environ, stage)
+        earlier = _earlier_error(ctx)
+        if earlier is not None and _refused_earlier(earlier, execution, attempt):
+            ctx.log("refused by an earlier attempt of this execution; not run again", "WARNING",
+                    attempt=earlier.get("attempt"))  # fmt: skip
+            print(f"{stage}: {earlier.get('message')}", file=sys.stderr, flush=True)
+            sys.exit(EXIT_REFUSED)
+        # A cause from an earlier attempt must never outlive it: a success or another failure replaces it.
+        ctx.storage.delete(join(ctx.out, ERROR_RECORD))
         main(ctx)
     except StageError as e:
-        print(f"{stage}: {e}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        _fail(ctx, stage, EXIT_REFUSED if isinstance(e, Refused) else EXIT_FAILED, str(e), execution, attempt)
     except Exception as e:  # any other failure is still one line a user can read
         cause = str(e).splitlines()[0] if str(e) else ""
-        print(f"{stage}: {type(e).__name__}: {cause}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        _fail(ctx, stage, EXIT_FAILED, f"{type(e).__name__}: {cause}", execution, attempt)
     finally:
         if ctx is not None:
             shutil.rmtree(ctx.scratch, ignore_errors=True)
+
+
+def _fail(ctx: Context | None, stage: str, exit_code: int, message: str, execution: str | None, attempt: int) -> None:
+    if ctx is not None:
+        _record_failure(ctx, exit_code, message, execution, attempt)
+    # Last on stderr: the launcher (and a person reading the logs) takes the last line as the cause.
+    print(f"{stage}: {message}", file=sys.stderr, flush=True)
+    sys.exit(exit_code)

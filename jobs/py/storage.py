@@ -6,6 +6,7 @@ Python.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import shutil
 import tempfile
@@ -80,7 +81,9 @@ class Storage:
         """Whole-file replace: a reader never sees a half-written file (GCS objects are atomic; locally via rename)."""
         if is_gcs(uri):
             bucket, name = self._bucket(uri)
-            bucket.blob(name).upload_from_filename(str(src))
+            # Typed by the object's name, not the source's (often a nameless temporary file): a .json object must be
+            # application/json, so that the workflow's storage connector reads error.json as a map.
+            bucket.blob(name).upload_from_filename(str(src), content_type=mimetypes.guess_type(name)[0])
             return
         dest = local_path(uri)
         dest.parent.mkdir(parents=True, exist_ok=True)

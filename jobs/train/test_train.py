@@ -153,10 +153,10 @@ class TrainStageTest(unittest.TestCase):
         self.assertEqual(run.returncode, 1)
         self.assertEqual(run.stderr.strip().splitlines(), [f"train: torch is not installed for {sys.executable} (Debian: apt-get install python3-torch)"])
 
-    def test_bad_parameters_fail_naming_the_parameter(self):
+    def test_bad_parameters_are_refused_naming_the_parameter(self):
         for params, word in (({"iterations": "many"}, "iterations"), ({"preset": "ultra"}, "preset"), ({"x": 1}, "x")):
             run = run_stage(self.sfm, params)
-            self.assertEqual(run.returncode, 1)
+            self.assertEqual(run.returncode, 2)  # refused: a retry cannot help
             self.assertEqual(len(run.stderr.strip().splitlines()), 1, run.stderr)
             self.assertIn(repr(word) if word != "x" else "'x'", run.stderr)
 

@@ -1,13 +1,17 @@
 /**
  * Runs the Python stages' own tests (jobs/**\/test_*.py: the CPU rasterizer against its dense reference, training
- * and mesh on synthetic scenes) with the interpreter that has Debian's torch and numba, so `npm test` covers them.
+ * and mesh on synthetic scenes, the job runtime) with the interpreter that has Debian's torch and numba, so
+ * `npm test` covers them; and checks that what a Python stage records on failure is the TypeScript runtime's record.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { checkErrorRecord } from '../../jobs/runtime/error-record.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const python = process.env.SPLATFLOW_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
@@ -19,4 +23,41 @@ test('python stage tests pass (train, mesh, job runtime)', { timeout: 600_000 },
     env: { ...process.env, METADATA_SERVER_DETECTION: 'none', NUMBA_NUM_THREADS: '2' },
   });
   assert.equal(run.status, 0, `${python} -m unittest failed:\n${run.stdout}\n${run.stderr}`);
+});
+
+test("a Python stage's error.json matches the record the TypeScript runtime defines", async () => {
+  const work = await mkdtemp(join(tmpdir(), 'python-error-record-'));
+  try {
+    // The real mesh stage, refused (an unknown parameter) and failing (no train output), as Cloud Run runs it.
+    const cases = [
+      { params: { nope: 1 }, code: 2, message: /unknown parameter 'nope'/ },
+      { params: {}, code: 1, message: /run the train stage first/ },
+    ];
+    for (const [i, expected] of cases.entries()) {
+      const prefix = join(work, `req-${i}`) + '/';
+      const run = spawnSync(python, ['jobs/mesh/main.py'], {
+        cwd: root,
+        encoding: 'utf8',
+        env: {
+          PATH: process.env.PATH,
+          SPLATFLOW_STAGE: 'mesh',
+          SPLATFLOW_REQUEST_ID: `req-${i}`,
+          SPLATFLOW_INPUT_URI: '/dev/null',
+          SPLATFLOW_REQUEST_PREFIX: prefix,
+          SPLATFLOW_PARAMS: JSON.stringify(expected.params),
+          CLOUD_RUN_EXECUTION: 'splatflow-mesh-abc123',
+          CLOUD_RUN_TASK_ATTEMPT: '0',
+        },
+      });
+      assert.equal(run.status, expected.code, run.stderr);
+      const record = checkErrorRecord(JSON.parse(await readFile(join(prefix, 'mesh', 'error.json'), 'utf8')));
+      assert.equal(record.exit_code, expected.code);
+      assert.equal(record.refused, expected.code === 2);
+      assert.match(record.message, expected.message);
+      assert.equal(run.stderr.trim(), `mesh: ${record.message}`);
+      assert.equal(record.execution, 'splatflow-mesh-abc123');
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 });
