@@ -1,8 +1,9 @@
 /**
  * The local `googleapis.run.v2.projects.locations.jobs.run` connector: runs the stage's command from
  * the job definitions as a process with the overrides' args and environment (gs:// URIs mapped to the
- * local bucket), streams its logs, retries a failed task `max_retries` times as Cloud Run does, and
- * answers a v2 Execution, or raises the connector's OperationError when the execution fails.
+ * local bucket) and Cloud Run's CLOUD_RUN_* task variables, streams its logs, retries a failed task
+ * `max_retries` times as Cloud Run does, and answers a v2 Execution, or raises the connector's
+ * OperationError when the execution fails.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -124,6 +125,13 @@ export function jobsRunConnector(options: LauncherOptions): Record<string, CallT
         throw apiError(400, `timeout ${overrides.timeout} is invalid`);
 
       const executionId = `${jobId}-${randomBytes(3).toString('hex')}`;
+      // Cloud Run's own job variables (reserved there, so they win over the overrides); one task per execution.
+      Object.assign(env, {
+        CLOUD_RUN_JOB: jobId,
+        CLOUD_RUN_EXECUTION: executionId,
+        CLOUD_RUN_TASK_INDEX: '0',
+        CLOUD_RUN_TASK_COUNT: '1',
+      });
       const name = `projects/${project}/locations/${location}/jobs/${jobId}/executions/${executionId}`;
       const logs = log.child({ stage, execution: executionId });
       options.onExecution?.({ job: jobId, stage, name });
@@ -133,7 +141,13 @@ export function jobsRunConnector(options: LauncherOptions): Record<string, CallT
       let attempt: Attempt | undefined;
       let retried = 0;
       for (; retried <= job.max_retries; retried++) {
-        attempt = await runOnce(job, container.args ?? [], env, timeoutSeconds, logs);
+        attempt = await runOnce(
+          job,
+          container.args ?? [],
+          { ...env, CLOUD_RUN_TASK_ATTEMPT: String(retried) },
+          timeoutSeconds,
+          logs,
+        );
         if (attempt.exitCode === 0) break;
         logs.warning('task attempt failed', {
           attempt: retried + 1,

@@ -92,6 +92,32 @@ describe('jobs launcher', () => {
     assert.equal(env.SPLATFLOW_PARAMS, '{"count":3}');
     assert.equal(env.METADATA_SERVER_DETECTION, 'none');
     assert.equal(env.SPLATFLOW_HOST_SECRET, undefined);
+    assert.deepEqual(
+      [env.CLOUD_RUN_JOB, env.CLOUD_RUN_EXECUTION, env.CLOUD_RUN_TASK_INDEX, env.CLOUD_RUN_TASK_COUNT],
+      ['splatflow-frames', execution.name.split('/').at(-1), '0', '1'],
+    );
+    assert.equal(env.CLOUD_RUN_TASK_ATTEMPT, '0');
+  });
+
+  it('each retry of a task sees the same CLOUD_RUN_EXECUTION and the next CLOUD_RUN_TASK_ATTEMPT', async () => {
+    const run = connector({
+      depth: job(
+        `process.stdout.write(JSON.stringify({severity: 'INFO', message: 'attempt seen', task: [process.env.CLOUD_RUN_EXECUTION, process.env.CLOUD_RUN_TASK_ATTEMPT]}) + '\\n'); process.exit(1)`,
+        { max_retries: 2 },
+      ),
+    });
+    const before = lines.length;
+    const error = await failure(run('depth'));
+    const execution = (error.operation as { metadata: { name: string } }).metadata.name.split('/').at(-1);
+    const seen = lines.slice(before).filter((line) => line.message === 'attempt seen');
+    assert.deepEqual(
+      seen.map((line) => line.task),
+      [
+        [execution, '0'],
+        [execution, '1'],
+        [execution, '2'],
+      ],
+    );
   });
 
   it('a failing task is retried max_retries times, then raises OperationError with the last stderr line', async () => {
