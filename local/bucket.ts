@@ -5,12 +5,12 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from '../lib/log.js';
-import { WorkflowError } from './workflows/errors.js';
+import { fault, WorkflowError } from './workflows/errors.js';
 import type { CallTarget } from './workflows/interpreter.js';
 
 const GS_URI = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])\/(.*)$/;
@@ -131,15 +131,33 @@ export class LocalBucket {
     this.options.log.info('finalize event delivered', { object: data.id, status: response.status });
   }
 
-  /** `googleapis.storage.v1.objects.get` (metadata only), as the workflow uses it to find manifests. */
+  /**
+   * `googleapis.storage.v1.objects.get` as the workflow uses it: metadata (finding manifests), or with
+   * `alt: media` the body of a JSON object, which the connector answers parsed (reading error.json).
+   */
   storageCalls(): Record<string, CallTarget> {
     return {
       'googleapis.storage.v1.objects.get': async (args) => {
         const bucket = String(args.bucket);
         const name = decodeURIComponent(String(args.object));
+        const alt = args.alt ?? 'json';
+        if (alt !== 'json' && alt !== 'media')
+          throw new Error(`objects.get alt=${JSON.stringify(alt)} is not supported locally`);
+        // Only JSON bodies: Workflows answers other media as bytes, a type the local interpreter does not have.
+        if (alt === 'media' && !name.endsWith('.json'))
+          throw new Error(`objects.get alt=media of ${name}: only JSON objects are supported locally`);
+        const path = this.pathOf(bucket, name);
         try {
-          const info = await stat(this.pathOf(bucket, name));
+          const info = await stat(path);
           if (!info.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
+          if (alt === 'media') {
+            const body = await readFile(path, 'utf8');
+            try {
+              return JSON.parse(body) as unknown;
+            } catch {
+              throw fault('ValueError', `the body of ${bucket}/${name} is not valid JSON`);
+            }
+          }
           return { kind: 'storage#object', bucket, name, size: String(info.size), updated: info.mtime.toISOString() };
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

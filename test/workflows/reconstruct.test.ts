@@ -5,7 +5,7 @@
  * recording pass-through so their order is visible.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile, access } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -160,8 +160,8 @@ describe('workflows/reconstruct.yaml', () => {
     assert.deepEqual(failed.error?.value && (failed.error.value as { tags: string[] }).tags, ['OperationError']);
     assert.equal(failed.record.status, 'FAILED');
     assert.equal(failed.record.error?.stage, 'train');
-    assert.equal(failed.record.error?.code, 'OperationError');
-    assert.match(failed.record.error?.message ?? '', /^train failed: .*too few images registered \(3 of 40\)/);
+    assert.equal(failed.record.error?.code, 'OperationError', 'a failure that is not a refusal keeps the tag');
+    assert.equal(failed.record.error?.message, 'too few images registered (3 of 40)', "the stage's own cause");
     assert.ok(!failed.ran.includes('mesh'), 'nothing runs after a failed stage');
     await access(manifest(first, 'sfm'));
     await assert.rejects(access(manifest(first, 'train')), 'a failed stage leaves no manifest');
@@ -174,6 +174,32 @@ describe('workflows/reconstruct.yaml', () => {
     const skipped = resumed.reports.filter((report) => report.outputs?.skipped === true).map((report) => report.stage);
     assert.deepEqual(skipped.sort(), ['depth', 'filter', 'frames', 'sfm']);
     assert.equal(resumed.record.status, 'COMPLETED');
+  });
+
+  it('reports a refusing stage FAILED with code REFUSED and its cause verbatim, its work done once', async () => {
+    const id = await processingRequest();
+    const cause = 'only 0 of 10 frames registered (at least 60% needed): the clip may be too fast';
+    const { ran, record, error } = await reconstruct(id, { skip_depth: true, sfm: { refuse: cause } });
+    assert.deepEqual(ran, ['frames', 'filter', 'sfm']);
+    assert.equal(record.status, 'FAILED');
+    assert.deepEqual(record.error, { code: 'REFUSED', stage: 'sfm', message: cause });
+    // Cloud Run retried the task (max_retries is 1) and the retry answered the refusal without redoing it.
+    assert.equal(definitions.stages.sfm!.max_retries, 1);
+    const operation = (error?.value as { operation: { metadata: { name: string; retriedCount: number } } }).operation;
+    assert.equal(operation.metadata.retriedCount, 1);
+    const execution = operation.metadata.name.split('/').at(-1);
+    const folder = join(root, 'local-bucket', 'requests', id, 'sfm');
+    assert.equal(await readFile(join(folder, 'work.log'), 'utf8'), `attempt 0 of ${execution}\n`);
+  });
+
+  it('reports the connector error, without the stage repeated, when a stage dies before recording a cause', async () => {
+    const id = await processingRequest();
+    const { ran, record } = await reconstruct(id, { skip_depth: true, filter: { die: true } });
+    assert.deepEqual(ran, ['frames', 'filter']);
+    assert.equal(record.status, 'FAILED');
+    assert.equal(record.error?.stage, 'filter');
+    assert.equal(record.error?.code, 'OperationError');
+    assert.match(record.error?.message ?? '', /^Execution splatflow-filter-[0-9a-f]{6} failed: the container exited/);
   });
 
   it('stops after sfm for the preprocess path, without running depth', async () => {
