@@ -3,7 +3,7 @@
  * status functions, the real workflows/reconstruct.yaml and every real stage job (ffmpeg/sharp, COLMAP,
  * the CPU rasterizer, TSDF, splat-transform). Sized for CI with few training steps: the sample video
  * (150 steps) about 40 s here, the 11 Sceaux Castle photos as the .zip a user uploads (20 steps) about
- * 30 s, the failure case about 30 s.
+ * 30 s, the failure case about 6 s.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { checkErrorRecord } from '../../jobs/runtime/error-record.js';
 import { sharedData } from '../support/data.js';
 
 const COMMAND = fileURLToPath(new URL('../../local/reconstruct.js', import.meta.url));
@@ -138,8 +139,22 @@ describe('npm run reconstruct (end to end on real data)', () => {
     const video = sharedData('watch', 'watch_orbit.mp4');
     const run = await reconstruct([video, '--out', join(work, 'failed'), '--frames', '10', '--iterations', '5']);
     assert.equal(run.code, 1, run.stdout + run.stderr);
-    assert.match(run.stdout, /FAILED at sfm: .*frames registered .*the clip may be too fast, too dark or lack overlap/);
+    const failed = run.stdout.split('\n').find((line) => line.includes('FAILED at'));
+    // The stage's own cause, first and alone: not behind the job's "Execution … failed: the container exited …".
+    assert.match(
+      failed ?? '',
+      /^\[\d+:\d\d\] FAILED at sfm: only \d+ of \d+ frames registered .*the clip may be too fast, too dark or lack overlap/,
+    );
+    assert.doesNotMatch(failed!, /Execution|container exited|sfm failed/);
     assert.doesNotMatch(run.stdout, /COMPLETED/);
+
+    // Refused on the first attempt; Cloud Run's retry (max_retries 1) answered that without running COLMAP again.
+    const requests = join(work, 'failed', 'splatflow-local', 'requests');
+    const [id] = await readdir(requests);
+    const record = checkErrorRecord(JSON.parse(await readFile(join(requests, id!, 'sfm', 'error.json'), 'utf8')));
+    assert.deepEqual([record.refused, record.exit_code, record.attempt], [true, 2, 0]);
+    assert.ok(failed!.endsWith(`FAILED at sfm: ${record.message}`));
+    assert.equal(run.stderr.match(/refused by an earlier attempt of this execution; not run again/g)?.length, 1);
   });
 
   it('refuses a missing input with exit code 2 before starting anything', async () => {
