@@ -83,7 +83,7 @@ export async function runStage(registry: readonly AnyStage[], options: RunOption
   try {
     contract = parseContract(env);
     log = log.child({ stage: contract.stage, request_id: contract.requestId });
-    const recordUri = joinUri(stageFolder(contract, contract.stage), ERROR_RECORD);
+    const recordUri = errorRecordUri(contract);
     const earlier = await readErrorRecord(options.storage, recordUri).catch((error: unknown) => {
       log.warning('ignoring an unreadable error record', { uri: recordUri, cause: oneLineCause(error) });
       return undefined;
@@ -95,7 +95,7 @@ export async function runStage(registry: readonly AnyStage[], options: RunOption
     }
     // A cause from an earlier attempt must never outlive it: a success or another failure replaces it.
     await options.storage.removePrefix(recordUri);
-    const definition = registry.find((stage) => stage.name === contract!.stage);
+    const definition = registry.find(({ name }) => name === contract?.stage);
     if (!definition) throw new InputRefused(`stage ${contract.stage} is not implemented by this program`);
     const params: unknown = parseParams(definition.params as JSONSchemaType<unknown>, contract.params);
     scratch = await mkdtemp(join(env.SPLATFLOW_SCRATCH || tmpdir(), `splatflow-${contract.stage}-`));
@@ -114,6 +114,10 @@ export async function runStage(registry: readonly AnyStage[], options: RunOption
   }
 }
 
+function errorRecordUri(contract: StageContract): string {
+  return joinUri(stageFolder(contract, contract.stage), ERROR_RECORD);
+}
+
 /** Best effort: a record that cannot be written is logged, and the stage still fails with its own cause. */
 async function recordFailure(
   storage: Storage,
@@ -122,7 +126,7 @@ async function recordFailure(
   task: TaskAttempt,
   log: Logger,
 ): Promise<void> {
-  const uri = joinUri(stageFolder(contract, contract.stage), ERROR_RECORD);
+  const uri = errorRecordUri(contract);
   const record = errorRecord({ stage: contract.stage, requestId: contract.requestId, ...failure }, task);
   await writeErrorRecord(storage, uri, record).catch((error: unknown) => {
     log.error('cannot write the error record', { uri, cause: oneLineCause(error) });
