@@ -210,7 +210,8 @@ def run(stage: str, main: Callable[[Context], None]) -> None:
         ctx.storage.delete(join(ctx.out, ERROR_RECORD))
         main(ctx)
     except StageError as e:
-        _fail(ctx, stage, EXIT_REFUSED if isinstance(e, Refused) else EXIT_FAILED, str(e), execution, attempt)
+        cause = " ".join(str(e).split()) or "unknown error"  # one line, as stderr and the record promise
+        _fail(ctx, stage, EXIT_REFUSED if isinstance(e, Refused) else EXIT_FAILED, cause, execution, attempt)
     except Exception as e:  # any other failure is still one line a user can read
         cause = str(e).splitlines()[0] if str(e) else ""
         _fail(ctx, stage, EXIT_FAILED, f"{type(e).__name__}: {cause}", execution, attempt)

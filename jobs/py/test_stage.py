@@ -27,7 +27,7 @@ def main(ctx):
         ctx.storage.write_bytes = refuse_write
         behaviour = "refuse"
     if behaviour == "refuse":
-        raise Refused("only 0 of 10 frames registered (at least 60% needed)")
+        raise Refused("only 0 of 10 frames registered\\n  (at least 60% needed)")
     if behaviour == "crash":
         raise RuntimeError("disk on fire\\n  at somewhere deep")
     ctx.write_manifest({})
@@ -57,7 +57,7 @@ class StageFailureTest(unittest.TestCase):
     def error_json(self) -> dict:
         return json.loads(self.record.read_text())
 
-    def test_a_refusal_records_exit_2_refused_and_the_cause_without_the_stage_name(self):
+    def test_a_refusal_records_exit_2_refused_and_the_cause_on_one_line_without_the_stage_name(self):
         run = self.stage("refuse", CLOUD_RUN_EXECUTION="ex-1", CLOUD_RUN_TASK_ATTEMPT="0")
         self.assertEqual(run.returncode, 2)
         cause = "only 0 of 10 frames registered (at least 60% needed)"
