@@ -194,7 +194,7 @@ resource "google_project_iam_member" "workflow_logs" {
   member  = google_service_account.workflow.member
 }
 
-# Skips stages whose manifest.json already exists.
+# Skips stages whose manifest.json already exists; reads the cause a failed stage wrote to its error.json.
 resource "google_storage_bucket_iam_member" "workflow_reads_work" {
   bucket = google_storage_bucket.this["work"].name
   role   = "roles/storage.objectViewer"
