@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ..py.params import Param, validate
-from ..py.stage import Context, StageError, run
+from ..py.stage import Context, Refused, StageError, run
 from ..py.storage import join
 from ..train.backend import select_backend
 from ..train.ply import read_splat_ply
@@ -59,7 +59,7 @@ def main(ctx: Context) -> None:
         raise StageError(f"no trained splat (point_cloud.ply, cameras.json) under {train}: run the train stage first") from None
     splat = read_splat_ply(ply)
     if len(splat["means"]) == 0 or not cameras:
-        raise StageError("the trained splat has no Gaussians or no cameras")
+        raise Refused("the trained splat has no Gaussians or no cameras")
     dev = backend.device
     t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in splat.items()}
     colors = torch.cat([t["sh0"], t["shN"]], 1)
@@ -84,7 +84,7 @@ def main(ctx: Context) -> None:
             ctx.progress(0.8 * (i + 1) / len(cameras), view=i + 1)
     verts, faces, vcolors = volume.extract()
     if len(faces) == 0:
-        raise StageError("no surface found: the rendered depth is empty or never crosses the volume")
+        raise Refused("no surface found: the rendered depth is empty or never crosses the volume")
     raw_faces = len(faces)
     verts, faces, vcolors = simplify(verts, faces, vcolors, opts["target_faces"], start_cell=1.5 * volume.voxel)
     ctx.progress(0.9, faces=len(faces))

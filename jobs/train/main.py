@@ -20,7 +20,7 @@ ensure_torch_interpreter()
 
 import torch
 
-from ..py.stage import Context, StageError, run
+from ..py.stage import Context, Refused, StageError, run
 from ..py.storage import Storage, join
 from .backend import select_backend
 from .colmap import ModelError, read_model
@@ -70,7 +70,7 @@ def main(ctx: Context) -> None:
     except (ModelError, FileNotFoundError) as e:
         raise StageError(f"cannot read the sfm stage's model under {sfm}sparse/: {e}") from None
     if len(model.xyz) == 0:
-        raise StageError("the sfm model has no 3D points to start from")
+        raise Refused("the sfm model has no 3D points to start from")
     depth_frames, depth_manifest = None, ctx.uri("depth", "manifest.json")
     if settings.depth_weight > 0 and ctx.storage.exists(depth_manifest):
         folder = ctx.storage.local_folder(ctx.uri("depth") + "/", scratch / "depth")

@@ -138,6 +138,14 @@ class TrainStageTest(unittest.TestCase):
         self.assertEqual(len(lines), 1, run.stderr)
         self.assertIn("sfm", lines[0])
 
+    def test_a_model_without_points_is_refused_so_the_task_is_not_retried(self):
+        prefix = self.tmp / "no-points"
+        write_sfm_output(prefix, blob_scene(300), n_views=4, width=32, height=24, points=0)
+        run = run_stage(prefix, {"iterations": 5})
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn("no 3D points", run.stderr)
+        self.assertTrue(json.loads((prefix / "train" / "error.json").read_text())["refused"])
+
     def test_started_by_a_python_without_torch_it_runs_under_splatflow_python(self):
         # `python -S` cannot see Debian's dist-packages: as a pyenv python3 first on PATH would be.
         wrapper = self.tmp / "python-wrapper"
