@@ -4,7 +4,7 @@
  * `trigger` function as a client would, follows the request's status, prints where the outputs are,
  * and stops the stack. A FAILED request prints its stage and cause and exits 1; refused arguments exit 2.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../lib/log.js';
 import { call } from '../test/support/http.js';
 import { outputPaths, runSummary } from './reconstruct/outputs.js';
-import { requestParams, TRAIN_PRESETS, type RunChoices, type TrainPreset } from './reconstruct/params.js';
+import {
+  presetWarning,
+  requestParams,
+  TRAIN_PRESETS,
+  type RunChoices,
+  type TrainPreset,
+} from './reconstruct/params.js';
 import { startStack } from './stack.js';
 
 const BUCKET = 'splatflow-local';
@@ -95,6 +101,9 @@ async function main(): Promise<number> {
   if (!run.choices.depthModel) {
     print('depth: skipped — no SPLATFLOW_DEPTH_MODEL_URI configured, so training runs without its depth loss');
   }
+  // The device node the NVIDIA driver creates; the train stage then uses gsplat on CUDA.
+  const warning = presetWarning(run.choices.preset, existsSync('/dev/nvidiactl'));
+  if (warning) print(warning);
 
   // The stack's own logs (every stage's output) go to stderr with --verbose, else only its warnings;
   // the functions it serves read LOG_LEVEL.

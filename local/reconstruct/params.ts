@@ -39,3 +39,12 @@ export function requestParams(choices: RunChoices): Record<string, unknown> {
   const { uri, sha256 } = choices.depthModel;
   return { ...base, depth: { model_uri: uri, ...(sha256 ? { model_sha256: sha256 } : {}) } };
 }
+
+/**
+ * The GPU presets train 30 000 steps at up to full resolution: hours on a CPU. Said before anything
+ * starts, so a user without an NVIDIA GPU can stop and choose `preview`.
+ */
+export function presetWarning(preset: TrainPreset, gpu: boolean): string | undefined {
+  if (preset === 'preview' || gpu) return undefined;
+  return `warning: preset ${preset} is sized for an NVIDIA GPU; this machine has none, so training runs on the CPU and may take many hours (--preset preview takes minutes)`;
+}
