@@ -14,7 +14,7 @@ import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';
 import { startIdTokenIssuer, type IdTokenIssuer } from '../support/id-tokens.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
-import { writeSigningKey } from '../support/signing-key.js';
+import { validV4Signature, writeSigningKey } from '../support/signing-key.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 
 const WEBHOOK_SECRET = 'webhook-secret-for-tests-0123456789';
@@ -581,6 +581,9 @@ describe('GET /status and the webhook', () => {
     assert.equal(signed.searchParams.get('X-Goog-Algorithm'), 'GOOG4-RSA-SHA256');
     assert.match(signed.searchParams.get('X-Goog-Signature') ?? '', /^[0-9a-f]{512}$/);
     assert.equal(signed.searchParams.get('X-Goog-Expires'), '3600');
+    assert.equal(`gs:/${signed.pathname}`, outputs.splat, 'the URL names the output object');
+    assert.ok(validV4Signature(splat.url, key.file), 'signed by the configured key');
+    assert.ok(!validV4Signature(splat.url.replace('scene.spz', 'other.spz'), key.file), 'for that object only');
     assert.equal(done.body.outputs!.psnr, 27.5);
 
     const delivery = await until('the webhook', () => received.find((hook) => hook.body.includes(id)));
