@@ -9,6 +9,7 @@ import { ModelFormatError, parseCamerasBin, readSparseModel, type SparseModel } 
 import { planMapper, planMatching, qualityProblem } from '../../jobs/sfm/plan.js';
 import { runSfm, SfmQualityError, type SfmResult } from '../../jobs/sfm/run-sfm.js';
 import { sfmParamsSchema, type SfmParams } from '../../jobs/sfm/schema.js';
+import { InputRefused } from '../../jobs/runtime/errors.js';
 import { sharedData } from '../support/data.js';
 import { stageParams } from '../support/params.js';
 
@@ -64,7 +65,7 @@ describe('sfm on real photos (12 consecutive photos of the watch orbit)', () => 
       `${m.mean_reprojection_error_px} px`,
     );
     assert.ok(m.mean_track_length >= 2);
-    assert.deepEqual([m.matcher, m.loop_detection, m.mapper], ['exhaustive', false, 'colmap']);
+    assert.deepEqual([m.matcher, m.loop_detection, m.vocab_tree, m.mapper], ['exhaustive', false, null, 'colmap']);
     // COLMAP gives photos with the same EXIF lens and size one camera.
     assert.ok(m.cameras >= 1 && m.cameras <= m.images_registered);
     assert.match(result.tools['colmap'] ?? '', /^3\.\d+/);
@@ -142,6 +143,27 @@ describe('sfm refuses input it cannot reconstruct, with a cause a user can act o
     assert.deepEqual(await readdir(dirs.outDir), []);
   });
 
+  it('a vocabulary tree that does not exist: refused before any tool runs, naming the path and where it came from', async () => {
+    const dirs = await folders('no-tree');
+    for (const name of FRAMES.slice(0, 3))
+      await symlink(sharedData('watch', 'images', name), join(dirs.imagesDir, name));
+    const sequential = params({ matcher: 'sequential' });
+    await assert.rejects(runSfm({ ...dirs, params: sequential, vocabTree: '/opt/none/tree.bin' }), (error: Error) => {
+      assert.ok(error instanceof InputRefused);
+      assert.equal(error.message, 'the vocabulary tree /opt/none/tree.bin (SPLATFLOW_VOCAB_TREE_PATH) does not exist');
+      return true;
+    });
+    await assert.rejects(
+      runSfm({
+        ...dirs,
+        params: { ...sequential, vocab_tree_path: '/tmp/missing.bin' },
+        vocabTree: '/opt/none/tree.bin',
+      }),
+      /^InputRefused: the vocabulary tree \/tmp\/missing\.bin \(vocab_tree_path\) does not exist$/,
+    );
+    assert.deepEqual(await readdir(dirs.scratchDir), []);
+  });
+
   it('too few images: refused before any tool runs', async () => {
     const dirs = await folders('two');
     await writeFile(join(dirs.imagesDir, 'a.jpg'), await readFile(sharedData('watch', 'images', 'watch_01.jpg')));
@@ -154,27 +176,22 @@ describe('sfm refuses input it cannot reconstruct, with a cause a user can act o
 });
 
 describe('sfm decisions', () => {
-  it('matches up to 50 images exhaustively and more sequentially; loop detection only with a vocabulary tree', () => {
-    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 50), {
-      matcher: 'exhaustive',
-      loopDetection: false,
+  it('matches up to 50 images exhaustively and more sequentially, with loop detection wherever a tree is known', () => {
+    const exhaustive = { matcher: 'exhaustive', vocabTree: null };
+    const sequential = { matcher: 'sequential', vocabTree: null };
+    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 50), exhaustive);
+    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 51), sequential);
+    assert.deepEqual(planMatching(params({ input_kind: 'images' }), 400), sequential);
+    assert.deepEqual(planMatching(params({ matcher: 'sequential' }), 10), sequential);
+    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 400), { ...sequential, vocabTree: '/v.bin' });
+    // The container's tree serves when the request names none; the request's wins.
+    assert.deepEqual(planMatching(params(), 400, '/image.bin'), { ...sequential, vocabTree: '/image.bin' });
+    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 400, '/image.bin'), {
+      ...sequential,
+      vocabTree: '/v.bin',
     });
-    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 51), {
-      matcher: 'sequential',
-      loopDetection: false,
-    });
-    assert.deepEqual(planMatching(params({ input_kind: 'images' }), 400), {
-      matcher: 'sequential',
-      loopDetection: false,
-    });
-    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 400), {
-      matcher: 'sequential',
-      loopDetection: true,
-    });
-    assert.deepEqual(planMatching(params({ matcher: 'sequential' }), 10), {
-      matcher: 'sequential',
-      loopDetection: false,
-    });
+    // Exhaustive matching already sees every pair: no tree is used, so none is recorded.
+    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 50, '/image.bin'), exhaustive);
   });
 
   it('uses GLOMAP only where it is installed unless told otherwise', () => {

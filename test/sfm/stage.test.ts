@@ -104,30 +104,50 @@ describe('sfm stage on frames → filter of 8 real photos', () => {
   });
 });
 
+/** 4 photos of noise, through frames → filter into a fresh request prefix. */
+async function noiseRequest(name: string): Promise<{ photos: string; prefix: string }> {
+  const photos = join(work, name, 'photos');
+  await mkdir(photos, { recursive: true });
+  for (let i = 0; i < 4; i++) {
+    await sharp({
+      create: {
+        width: 320,
+        height: 240,
+        channels: 3,
+        background: '#000',
+        noise: { type: 'gaussian', mean: 128, sigma: 60 },
+      },
+    })
+      .jpeg()
+      .toFile(join(photos, `noise_${i}.jpg`));
+  }
+  return { photos, prefix: await framesAndFilter(name, photos) };
+}
+
 describe('sfm stage refusals', () => {
   it('refuses frames of noise with exit 2, a one-line cause and no manifest', async () => {
-    const photos = join(work, 'noise', 'photos');
-    await mkdir(photos, { recursive: true });
-    for (let i = 0; i < 4; i++) {
-      await sharp({
-        create: {
-          width: 320,
-          height: 240,
-          channels: 3,
-          background: '#000',
-          noise: { type: 'gaussian', mean: 128, sigma: 60 },
-        },
-      })
-        .jpeg()
-        .toFile(join(photos, `noise_${i}.jpg`));
-    }
-    const prefix = await framesAndFilter('noise', photos);
+    const { photos, prefix } = await noiseRequest('noise');
     const run = await runStageProcess('sfm', { input: photos, prefix, params: { num_threads: 2 } });
     assert.equal(run.code, 2, run.stderr);
     const lines = run.stderr.trim().split('\n');
     assert.equal(lines.length, 1, run.stderr);
     assert.match(lines[0]!, /sfm failed: .*(reconstruct|register|images)/i);
     assert.equal(existsSync(join(prefix, 'sfm', 'manifest.json')), false);
+  });
+
+  it("refuses a missing vocabulary tree named by the image's SPLATFLOW_VOCAB_TREE_PATH with exit 2", async () => {
+    const { photos, prefix } = await noiseRequest('no-tree');
+    const run = await runStageProcess('sfm', {
+      input: photos,
+      prefix,
+      params: { matcher: 'sequential' },
+      env: { SPLATFLOW_VOCAB_TREE_PATH: '/opt/sfm/share/missing.bin' },
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(
+      run.stderr.trim(),
+      'sfm failed: the vocabulary tree /opt/sfm/share/missing.bin (SPLATFLOW_VOCAB_TREE_PATH) does not exist',
+    );
   });
 
   it('refuses an input_kind parameter: the frames manifest decides it', async () => {
