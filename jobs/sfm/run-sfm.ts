@@ -125,6 +125,9 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
     ),
   );
 
+  // Loop detection indexes every image, then matches every tenth with its look-alikes: its
+  // counters restart, so only the sequential pass before it measures progress.
+  let loopPass = false;
   await timed('matching_s', 0.3, 0.55, (step) =>
     runColmap(
       colmap,
@@ -143,8 +146,9 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
           : []),
       ],
       (line) => {
+        if (line.includes('Indexing image')) loopPass = true;
         const c = counter(line);
-        if (c && /Matching (block|image)/.test(line)) step(c.done / c.total);
+        if (c && !loopPass && /Matching (block|image)/.test(line)) step(c.done / c.total);
       },
     ),
   );
