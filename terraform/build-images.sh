@@ -2,8 +2,11 @@
 # Builds and pushes every stage image named in jobs/definitions.json (from its Dockerfile) with
 # Cloud Build, then prints the tags as the Terraform variable `images`:
 #
-#   terraform/build-images.sh PROJECT_ID [REGION] [NAME_PREFIX] > terraform/images.auto.tfvars
+#   DEPTH_MODEL_SHA256=… VOCAB_TREE_SHA256=… \
+#     terraform/build-images.sh PROJECT_ID [REGION] [NAME_PREFIX] > terraform/images.auto.tfvars
 #
+# DEPTH_MODEL_SHA256 and VOCAB_TREE_SHA256 pin the files that node-cuda (the depth model) and colmap (the
+# vocabulary tree) download at build time: their Dockerfiles refuse to build without them.
 # REGION and NAME_PREFIX are the Terraform variables of the same names: the Artifact Registry
 # repository and the build service account are named after the prefix.
 #
@@ -37,6 +40,14 @@ while IFS=$'\t' read -r name dockerfile; do
   fi
 done <<<"$images"
 
+# Checked before any build starts, so a missing pin does not surface an hour into the builds.
+for arg in DEPTH_MODEL_SHA256 VOCAB_TREE_SHA256; do
+  if [ -z "${!arg:-}" ]; then
+    echo "build-images.sh: $arg is not set (the sha256 its Dockerfile in jobs/images/ pins)" >&2
+    exit 1
+  fi
+done
+
 # Printed only once every image is pushed, so a failed build never leaves a partial variable.
 variable="images = {"$'\n'
 while IFS=$'\t' read -r name dockerfile; do
@@ -44,7 +55,7 @@ while IFS=$'\t' read -r name dockerfile; do
   command=(gcloud builds submit . --project "$project" --region "$region"
     --config terraform/cloudbuild.images.yaml --ignore-file terraform/images.gcloudignore
     --service-account "projects/${project}/serviceAccounts/${prefix}-build@${project}.iam.gserviceaccount.com"
-    --substitutions "_DOCKERFILE=${dockerfile},_TAG=${tag}")
+    --substitutions "_DOCKERFILE=${dockerfile},_TAG=${tag},_DEPTH_MODEL_SHA256=${DEPTH_MODEL_SHA256},_VOCAB_TREE_SHA256=${VOCAB_TREE_SHA256}")
   if [ "${DRY_RUN:-0}" = 1 ]; then
     echo "${command[*]}" >&2
   else

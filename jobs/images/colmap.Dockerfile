@@ -1,6 +1,8 @@
 # The sfm stage: COLMAP (CUDA SIFT extraction and matching) and GLOMAP (global mapper), built at pinned
-# versions, with Node 20 to run dist/jobs/run-stage.js. Build from the repository root:
-#   docker build -f jobs/images/colmap.Dockerfile -t colmap .
+# versions, with Node 20 to run dist/jobs/run-stage.js, and a vocabulary tree for sequential matching's loop
+# detection baked in at a pinned sha256. Build from the repository root:
+#   docker build -f jobs/images/colmap.Dockerfile \
+#     --build-arg VOCAB_TREE_SHA256=<sha256 of the file at VOCAB_TREE_URL> -t colmap .
 # Not built in CI (no Docker, no GPU there); the same stage code runs locally on Debian's CPU colmap.
 ARG CUDA_VERSION=12.4.1
 ARG UBUNTU_VERSION=22.04
@@ -36,6 +38,18 @@ RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
+FROM node:20-bookworm-slim AS vocab
+# COLMAP up to 3.11 reads only the classic FLANN-format trees published at demuc.de/colmap; 3.12 switched to
+# FAISS-format trees (vocab_tree_faiss_*.bin), which 3.11 cannot read: change both together. 256K words is
+# COLMAP's tree for 1 000-10 000 images (32K words for fewer). The build refuses to go on unless the download
+# matches VOCAB_TREE_SHA256.
+ARG VOCAB_TREE_URL=https://demuc.de/colmap/vocab_tree_flickr100K_words256K.bin
+ARG VOCAB_TREE_SHA256
+RUN test -n "${VOCAB_TREE_SHA256}" || { echo "VOCAB_TREE_SHA256 build argument is required" >&2; exit 1; } \
+ && apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+ && curl -fsSL -o /vocab_tree.bin "${VOCAB_TREE_URL}" \
+ && echo "${VOCAB_TREE_SHA256}  /vocab_tree.bin" | sha256sum -c -
+
 FROM nvidia/cuda:${CUDA_VERSION}-runtime-ubuntu${UBUNTU_VERSION}
 ARG COLMAP_VERSION=3.11.1
 ARG GLOMAP_VERSION=1.0.0
@@ -46,11 +60,14 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
       libmetis5 libcurl4 libssl3 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /opt/sfm /opt/sfm
+COPY --from=vocab /vocab_tree.bin /opt/sfm/share/vocab_tree.bin
 COPY --from=app /usr/local/bin/node /usr/local/bin/node
 COPY --from=app /app /app
-# The stage records these in its manifest (jobs/sfm/run-sfm.ts reads GLOMAP_VERSION).
+# The stage records these in its manifest (jobs/sfm/run-sfm.ts reads GLOMAP_VERSION); jobs/sfm/stage.ts
+# detects loops with SPLATFLOW_VOCAB_TREE_PATH unless a request names its own tree.
 ENV PATH=/opt/sfm/bin:$PATH LD_LIBRARY_PATH=/opt/sfm/lib \
     COLMAP_VERSION=${COLMAP_VERSION} GLOMAP_VERSION=${GLOMAP_VERSION} \
+    SPLATFLOW_VOCAB_TREE_PATH=/opt/sfm/share/vocab_tree.bin \
     QT_QPA_PLATFORM=offscreen
 WORKDIR /app
 CMD ["node", "dist/jobs/run-stage.js", "sfm"]

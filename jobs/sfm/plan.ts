@@ -4,26 +4,28 @@ import type { SfmMetrics, SfmParams } from './schema.js';
 
 export interface MatchPlan {
   matcher: 'sequential' | 'exhaustive';
-  /** Only with a vocabulary tree: Debian's COLMAP ships none and this machine cannot download one. */
-  loopDetection: boolean;
+  /** The vocabulary tree sequential matching detects loops with; null: no loop detection. */
+  vocabTree: string | null;
 }
 
 /**
  * Exhaustive matching finds every overlap, loop closures included, but is quadratic in the image
  * count; sequential matching is linear but only sees a frame's next neighbours. Without a
- * vocabulary tree (Debian's COLMAP ships none) sequential matching cannot close loops: on 16
- * frames of the watch orbit it lost the closing pairs and no model survived, where exhaustive
- * matching registered 12-14. So `auto` matches exhaustively up to `exhaustive_max_images` and
- * sequentially (with loop detection when a tree is given) above, video or not.
+ * vocabulary tree sequential matching cannot close loops: on 16 frames of the watch orbit it lost
+ * the closing pairs and no model survived, where exhaustive matching registered 12-14. So `auto`
+ * matches exhaustively up to `exhaustive_max_images` and sequentially above, video or not, with
+ * loop detection whenever a tree is known: the request's `vocab_tree_path`, else `imageTree`, the
+ * one the container ships (`SPLATFLOW_VOCAB_TREE_PATH`; Debian's COLMAP ships none).
  */
-export function planMatching(params: SfmParams, imageCount: number): MatchPlan {
+export function planMatching(params: SfmParams, imageCount: number, imageTree?: string): MatchPlan {
   const matcher =
     params.matcher !== 'auto'
       ? params.matcher
       : imageCount <= params.exhaustive_max_images
         ? 'exhaustive'
         : 'sequential';
-  return { matcher, loopDetection: matcher === 'sequential' && params.vocab_tree_path !== '' };
+  const tree = params.vocab_tree_path || imageTree || null;
+  return { matcher, vocabTree: matcher === 'sequential' ? tree : null };
 }
 
 export function planMapper(params: SfmParams, glomapAvailable: boolean): 'glomap' | 'colmap' {

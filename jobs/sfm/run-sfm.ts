@@ -32,6 +32,8 @@ export interface SfmInput {
   /** Tool binaries, overridable for a CUDA image that installs them elsewhere. */
   colmap?: string;
   glomap?: string;
+  /** The image's vocabulary tree (`SPLATFLOW_VOCAB_TREE_PATH`), for when `params.vocab_tree_path` is empty. */
+  vocabTree?: string;
 }
 
 export interface SfmResult {
@@ -82,6 +84,12 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   if (images.length < MIN_IMAGES) {
     throw new SfmQualityError(`only ${images.length} images to reconstruct from (at least ${MIN_IMAGES} needed)`);
   }
+  const match = planMatching(params, images.length, input.vocabTree);
+  // COLMAP would abort only after extraction and the sequential pass, a crash Cloud Run retries in vain.
+  if (match.vocabTree !== null && !existsSync(match.vocabTree)) {
+    const source = params.vocab_tree_path ? 'vocab_tree_path' : 'SPLATFLOW_VOCAB_TREE_PATH';
+    throw new InputRefused(`the vocabulary tree ${match.vocabTree} (${source}) does not exist`);
+  }
   const database = join(scratchDir, 'database.db');
   const imageList = join(scratchDir, 'images.txt');
   const mapped = join(scratchDir, 'sparse');
@@ -117,7 +125,9 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
     ),
   );
 
-  const match = planMatching(params, images.length);
+  // Loop detection indexes every image, then matches every tenth with its look-alikes: its
+  // counters restart, so only the sequential pass before it measures progress.
+  let loopPass = false;
   await timed('matching_s', 0.3, 0.55, (step) =>
     runColmap(
       colmap,
@@ -129,20 +139,16 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
         ...(match.matcher === 'sequential'
           ? [
               ...['--SequentialMatching.overlap', String(params.sequential_overlap)],
-              ...(match.loopDetection
-                ? [
-                    '--SequentialMatching.loop_detection',
-                    '1',
-                    '--SequentialMatching.vocab_tree_path',
-                    params.vocab_tree_path,
-                  ]
+              ...(match.vocabTree !== null
+                ? ['--SequentialMatching.loop_detection', '1', '--SequentialMatching.vocab_tree_path', match.vocabTree]
                 : []),
             ]
           : []),
       ],
       (line) => {
+        if (line.includes('Indexing image')) loopPass = true;
         const c = counter(line);
-        if (c && /Matching (block|image)/.test(line)) step(c.done / c.total);
+        if (c && !loopPass && /Matching (block|image)/.test(line)) step(c.done / c.total);
       },
     ),
   );
@@ -187,7 +193,8 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
     models_found: models.length,
     camera_model: params.camera_model,
     matcher: match.matcher,
-    loop_detection: match.loopDetection,
+    loop_detection: match.vocabTree !== null,
+    vocab_tree: match.vocabTree,
     mapper,
   };
   const problem = qualityProblem(metrics, params);

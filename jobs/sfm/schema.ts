@@ -11,7 +11,10 @@ export interface SfmParams {
   exhaustive_max_images: number;
   /** How many following frames each frame is matched with in sequential matching. */
   sequential_overlap: number;
-  /** A COLMAP vocabulary tree file; sequential matching adds loop detection only when one is given. */
+  /**
+   * A COLMAP vocabulary tree file for sequential matching's loop detection; empty: the image's
+   * `SPLATFLOW_VOCAB_TREE_PATH`, and no loop detection without either.
+   */
   vocab_tree_path: string;
   camera_model: (typeof CAMERA_MODELS)[number];
   /** `auto`: one shared camera for a video, one per photo for an image set. */
@@ -75,6 +78,8 @@ export interface SfmMetrics {
   camera_model: string;
   matcher: 'sequential' | 'exhaustive';
   loop_detection: boolean;
+  /** The vocabulary tree loop detection used; null without loop detection. */
+  vocab_tree: string | null;
   mapper: 'glomap' | 'colmap';
 }
 
@@ -92,6 +97,8 @@ export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
     camera_model: { type: 'string' },
     matcher: { type: 'string', enum: ['sequential', 'exhaustive'] },
     loop_detection: { type: 'boolean' },
+    // ajv's types cannot say "required, but may be null"; the schema itself is plain JSON Schema.
+    vocab_tree: { type: ['string', 'null'] } as never,
     mapper: { type: 'string', enum: ['glomap', 'colmap'] },
   },
   required: [
@@ -106,6 +113,7 @@ export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
     'camera_model',
     'matcher',
     'loop_detection',
+    'vocab_tree',
     'mapper',
   ],
   additionalProperties: false,

@@ -4,6 +4,7 @@
  * a photo set is a fact the frames stage recorded, not a parameter.
  */
 import type { JSONSchemaType } from 'ajv';
+import { loadConfig } from '../../lib/config.js';
 import { InputRefused } from '../runtime/errors.js';
 import { defineStage } from '../runtime/stage.js';
 import type { FramesMetrics } from '../frames/stage.js';
@@ -19,6 +20,17 @@ const paramsSchema = {
   ),
 } as JSONSchemaType<SfmStageParams>;
 
+/** What the container provides: colmap.Dockerfile bakes in a vocabulary tree for loop detection. */
+interface ImageConfig {
+  SPLATFLOW_VOCAB_TREE_PATH?: string;
+}
+
+const imageConfigSchema: JSONSchemaType<ImageConfig> = {
+  type: 'object',
+  properties: { SPLATFLOW_VOCAB_TREE_PATH: { type: 'string', nullable: true } },
+  required: [],
+};
+
 export const sfmStage = defineStage<SfmStageParams, SfmMetrics>({
   name: 'sfm',
   params: paramsSchema,
@@ -27,12 +39,14 @@ export const sfmStage = defineStage<SfmStageParams, SfmMetrics>({
     const frames = await ctx.readManifest('frames');
     const source = (frames?.metrics as Partial<FramesMetrics> | undefined)?.source;
     if (!source) throw new InputRefused('stage frames has not finished: its manifest records no source');
+    const config = loadConfig(imageConfigSchema, ctx.env);
     const { dir } = await ctx.readStage('filter');
     const result = await runSfm({
       imagesDir: dir,
       outDir: ctx.outDir,
       scratchDir: ctx.scratch,
       params: { ...ctx.params, input_kind: source },
+      vocabTree: config.SPLATFLOW_VOCAB_TREE_PATH,
       progress: (fraction) => ctx.progress(0.95 * fraction, 'reconstructing'),
     }).catch((error: unknown) => {
       if (error instanceof SfmQualityError) throw new InputRefused(error.message);

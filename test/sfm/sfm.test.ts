@@ -8,7 +8,9 @@ import sharp from 'sharp';
 import { ModelFormatError, parseCamerasBin, readSparseModel, type SparseModel } from '../../jobs/sfm/colmap-model.js';
 import { planMapper, planMatching, qualityProblem } from '../../jobs/sfm/plan.js';
 import { runSfm, SfmQualityError, type SfmResult } from '../../jobs/sfm/run-sfm.js';
-import { sfmParamsSchema, type SfmParams } from '../../jobs/sfm/schema.js';
+import { sfmParamsSchema, type SfmMetrics, type SfmParams } from '../../jobs/sfm/schema.js';
+import { InputRefused } from '../../jobs/runtime/errors.js';
+import { exec } from '../../jobs/runtime/exec.js';
 import { sharedData } from '../support/data.js';
 import { stageParams } from '../support/params.js';
 
@@ -64,7 +66,7 @@ describe('sfm on real photos (12 consecutive photos of the watch orbit)', () => 
       `${m.mean_reprojection_error_px} px`,
     );
     assert.ok(m.mean_track_length >= 2);
-    assert.deepEqual([m.matcher, m.loop_detection, m.mapper], ['exhaustive', false, 'colmap']);
+    assert.deepEqual([m.matcher, m.loop_detection, m.vocab_tree, m.mapper], ['exhaustive', false, null, 'colmap']);
     // COLMAP gives photos with the same EXIF lens and size one camera.
     assert.ok(m.cameras >= 1 && m.cameras <= m.images_registered);
     assert.match(result.tools['colmap'] ?? '', /^3\.\d+/);
@@ -118,6 +120,63 @@ describe('sfm on real photos (12 consecutive photos of the watch orbit)', () => 
   });
 });
 
+describe('sequential matching with loop detection (the 44 watch photos in capture order, 3 neighbours each)', () => {
+  // The capture comes back to the clock's front (photos 2-5, 27-30, 41): only loop detection pairs those views.
+  // Photos, matched as a video's frames (one camera): watch_orbit.mp4's own frames, without the photos' EXIF focal
+  // length, gained verified pairs from loop detection (54 → 74) but no registered frames at this size.
+  const sequence = Array.from({ length: 44 }, (_, i) => `watch_${String(i + 1).padStart(2, '0')}.jpg`);
+  const sequential = params({
+    input_kind: 'video',
+    matcher: 'sequential',
+    sequential_overlap: 3,
+    max_image_size: 640,
+    undistort_max_image_size: 160,
+    num_threads: 2,
+    // Both runs must reach the comparison; the gate itself is tested above.
+    min_registered_share: 0,
+    min_points: 0,
+  });
+  let without: SfmMetrics;
+  let withLoops: SfmMetrics;
+  let tree: string;
+  const progress: number[] = [];
+
+  before(async () => {
+    const plain = await folders('sequence');
+    for (const name of sequence) await symlink(sharedData('watch', 'images', name), join(plain.imagesDir, name));
+    without = (await runSfm({ ...plain, params: sequential })).metrics;
+    // A tree of 256 words from these frames' own 22 000 features stands in for the container's
+    // 256K-word one: 5 s here, where 1 024 words took 47 s and registered no more frames.
+    tree = join(root, 'sequence', 'vocab_tree.bin');
+    await exec('colmap', [
+      'vocab_tree_builder',
+      ...['--database_path', join(plain.scratchDir, 'database.db'), '--vocab_tree_path', tree],
+      ...['--num_visual_words', '256'],
+    ]);
+    const looped = await folders('sequence-loops');
+    for (const name of sequence) await symlink(sharedData('watch', 'images', name), join(looped.imagesDir, name));
+    withLoops = (await runSfm({ ...looped, params: sequential, vocabTree: tree, progress: (f) => progress.push(f) }))
+      .metrics;
+  });
+
+  it('registers far more frames with the tree than without: the revisited views join one model', (t) => {
+    t.diagnostic(JSON.stringify({ without, withLoops }));
+    assert.deepEqual([without.loop_detection, without.vocab_tree], [false, null]);
+    assert.deepEqual([withLoops.matcher, withLoops.loop_detection, withLoops.vocab_tree], ['sequential', true, tree]);
+    // Measured: 11-12 of 44 without loop detection, 29-32 with it.
+    assert.ok(
+      withLoops.images_registered >= without.images_registered + 10,
+      `${withLoops.images_registered} registered with loop detection, ${without.images_registered} without`,
+    );
+    assert.ok(withLoops.registered_share >= 0.6, `${withLoops.images_registered} of 44`);
+  });
+
+  it('reports progress without going backwards when loop detection restarts its counters', () => {
+    assert.ok(progress.every((f, i) => i === 0 || f >= progress[i - 1]!));
+    assert.equal(progress.at(-1), 1);
+  });
+});
+
 describe('sfm refuses input it cannot reconstruct, with a cause a user can act on', () => {
   it('unrelated images (random noise): nothing registers, so the stage fails and writes no training data', async () => {
     const dirs = await folders('noise');
@@ -142,6 +201,27 @@ describe('sfm refuses input it cannot reconstruct, with a cause a user can act o
     assert.deepEqual(await readdir(dirs.outDir), []);
   });
 
+  it('a vocabulary tree that does not exist: refused before any tool runs, naming the path and where it came from', async () => {
+    const dirs = await folders('no-tree');
+    for (const name of FRAMES.slice(0, 3))
+      await symlink(sharedData('watch', 'images', name), join(dirs.imagesDir, name));
+    const sequential = params({ matcher: 'sequential' });
+    await assert.rejects(runSfm({ ...dirs, params: sequential, vocabTree: '/opt/none/tree.bin' }), (error: Error) => {
+      assert.ok(error instanceof InputRefused);
+      assert.equal(error.message, 'the vocabulary tree /opt/none/tree.bin (SPLATFLOW_VOCAB_TREE_PATH) does not exist');
+      return true;
+    });
+    await assert.rejects(
+      runSfm({
+        ...dirs,
+        params: { ...sequential, vocab_tree_path: '/tmp/missing.bin' },
+        vocabTree: '/opt/none/tree.bin',
+      }),
+      /^InputRefused: the vocabulary tree \/tmp\/missing\.bin \(vocab_tree_path\) does not exist$/,
+    );
+    assert.deepEqual(await readdir(dirs.scratchDir), []);
+  });
+
   it('too few images: refused before any tool runs', async () => {
     const dirs = await folders('two');
     await writeFile(join(dirs.imagesDir, 'a.jpg'), await readFile(sharedData('watch', 'images', 'watch_01.jpg')));
@@ -154,27 +234,22 @@ describe('sfm refuses input it cannot reconstruct, with a cause a user can act o
 });
 
 describe('sfm decisions', () => {
-  it('matches up to 50 images exhaustively and more sequentially; loop detection only with a vocabulary tree', () => {
-    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 50), {
-      matcher: 'exhaustive',
-      loopDetection: false,
+  it('matches up to 50 images exhaustively and more sequentially, with loop detection wherever a tree is known', () => {
+    const exhaustive = { matcher: 'exhaustive', vocabTree: null };
+    const sequential = { matcher: 'sequential', vocabTree: null };
+    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 50), exhaustive);
+    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 51), sequential);
+    assert.deepEqual(planMatching(params({ input_kind: 'images' }), 400), sequential);
+    assert.deepEqual(planMatching(params({ matcher: 'sequential' }), 10), sequential);
+    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 400), { ...sequential, vocabTree: '/v.bin' });
+    // The container's tree serves when the request names none; the request's wins.
+    assert.deepEqual(planMatching(params(), 400, '/image.bin'), { ...sequential, vocabTree: '/image.bin' });
+    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 400, '/image.bin'), {
+      ...sequential,
+      vocabTree: '/v.bin',
     });
-    assert.deepEqual(planMatching(params({ input_kind: 'video' }), 51), {
-      matcher: 'sequential',
-      loopDetection: false,
-    });
-    assert.deepEqual(planMatching(params({ input_kind: 'images' }), 400), {
-      matcher: 'sequential',
-      loopDetection: false,
-    });
-    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 400), {
-      matcher: 'sequential',
-      loopDetection: true,
-    });
-    assert.deepEqual(planMatching(params({ matcher: 'sequential' }), 10), {
-      matcher: 'sequential',
-      loopDetection: false,
-    });
+    // Exhaustive matching already sees every pair: no tree is used, so none is recorded.
+    assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 50, '/image.bin'), exhaustive);
   });
 
   it('uses GLOMAP only where it is installed unless told otherwise', () => {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { exec } from '../../jobs/runtime/exec.js';
 import { readSparseModel } from '../../jobs/sfm/colmap-model.js';
 import type { SfmMetrics } from '../../jobs/sfm/schema.js';
 import { sharedData } from '../support/data.js';
@@ -35,17 +36,23 @@ async function framesAndFilter(name: string, photos: string): Promise<string> {
   return prefix;
 }
 
+/** Photos 11-18 of the watch orbit into `{work}/{name}/photos`, answered. */
+async function watchPhotos(name: string): Promise<string> {
+  const photos = join(work, name, 'photos');
+  await mkdir(photos, { recursive: true });
+  for (let n = 11; n <= 18; n++) {
+    const file = `watch_${n}.jpg`;
+    await copyFile(sharedData('watch', 'images', file), join(photos, file));
+  }
+  return photos;
+}
+
 describe('sfm stage on frames → filter of 8 real photos', () => {
   let prefix: string;
   let run: Awaited<ReturnType<typeof runStageProcess>>;
 
   before(async () => {
-    const photos = join(work, 'watch', 'photos');
-    await mkdir(photos, { recursive: true });
-    for (let n = 11; n <= 18; n++) {
-      const name = `watch_${n}.jpg`;
-      await copyFile(sharedData('watch', 'images', name), join(photos, name));
-    }
+    const photos = await watchPhotos('watch');
     prefix = await framesAndFilter('watch', photos);
     run = await runStageProcess('sfm', {
       input: photos,
@@ -104,30 +111,100 @@ describe('sfm stage on frames → filter of 8 real photos', () => {
   });
 });
 
+describe("sfm stage with the image's vocabulary tree (SPLATFLOW_VOCAB_TREE_PATH)", () => {
+  it('detects loops with it when the request names no tree, and records it in the manifest', async () => {
+    const photos = await watchPhotos('tree');
+    const prefix = await framesAndFilter('tree', photos);
+    // A 256-word tree from the photos' own features (8 photos: a second or two), as a container would ship one.
+    const database = join(work, 'tree', 'features.db');
+    const tree = join(work, 'tree', 'vocab_tree.bin');
+    await exec('colmap', [
+      'feature_extractor',
+      ...['--database_path', database, '--image_path', photos],
+      ...[
+        '--SiftExtraction.use_gpu',
+        '0',
+        '--SiftExtraction.max_image_size',
+        '640',
+        '--SiftExtraction.num_threads',
+        '2',
+      ],
+    ]);
+    await exec('colmap', [
+      'vocab_tree_builder',
+      '--database_path',
+      database,
+      '--vocab_tree_path',
+      tree,
+      '--num_visual_words',
+      '256',
+    ]);
+    const run = await runStageProcess('sfm', {
+      input: photos,
+      prefix,
+      // This checks where the tree comes from and what the manifest says, not how well 8 photos reconstruct.
+      params: {
+        matcher: 'sequential',
+        max_image_size: 640,
+        undistort_max_image_size: 160,
+        num_threads: 2,
+        min_registered_share: 0,
+        min_points: 0,
+      },
+      env: { SPLATFLOW_VOCAB_TREE_PATH: tree },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const manifest = await readManifest(join(prefix, 'sfm', 'manifest.json'));
+    const m = manifest.metrics as unknown as SfmMetrics;
+    assert.deepEqual([m.matcher, m.loop_detection, m.vocab_tree], ['sequential', true, tree]);
+    assert.equal(manifest.parameters['vocab_tree_path'], '');
+  });
+});
+
+/** 4 photos of noise, through frames → filter into a fresh request prefix. */
+async function noiseRequest(name: string): Promise<{ photos: string; prefix: string }> {
+  const photos = join(work, name, 'photos');
+  await mkdir(photos, { recursive: true });
+  for (let i = 0; i < 4; i++) {
+    await sharp({
+      create: {
+        width: 320,
+        height: 240,
+        channels: 3,
+        background: '#000',
+        noise: { type: 'gaussian', mean: 128, sigma: 60 },
+      },
+    })
+      .jpeg()
+      .toFile(join(photos, `noise_${i}.jpg`));
+  }
+  return { photos, prefix: await framesAndFilter(name, photos) };
+}
+
 describe('sfm stage refusals', () => {
   it('refuses frames of noise with exit 2, a one-line cause and no manifest', async () => {
-    const photos = join(work, 'noise', 'photos');
-    await mkdir(photos, { recursive: true });
-    for (let i = 0; i < 4; i++) {
-      await sharp({
-        create: {
-          width: 320,
-          height: 240,
-          channels: 3,
-          background: '#000',
-          noise: { type: 'gaussian', mean: 128, sigma: 60 },
-        },
-      })
-        .jpeg()
-        .toFile(join(photos, `noise_${i}.jpg`));
-    }
-    const prefix = await framesAndFilter('noise', photos);
+    const { photos, prefix } = await noiseRequest('noise');
     const run = await runStageProcess('sfm', { input: photos, prefix, params: { num_threads: 2 } });
     assert.equal(run.code, 2, run.stderr);
     const lines = run.stderr.trim().split('\n');
     assert.equal(lines.length, 1, run.stderr);
     assert.match(lines[0]!, /sfm failed: .*(reconstruct|register|images)/i);
     assert.equal(existsSync(join(prefix, 'sfm', 'manifest.json')), false);
+  });
+
+  it("refuses a missing vocabulary tree named by the image's SPLATFLOW_VOCAB_TREE_PATH with exit 2", async () => {
+    const { photos, prefix } = await noiseRequest('no-tree');
+    const run = await runStageProcess('sfm', {
+      input: photos,
+      prefix,
+      params: { matcher: 'sequential' },
+      env: { SPLATFLOW_VOCAB_TREE_PATH: '/opt/sfm/share/missing.bin' },
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(
+      run.stderr.trim(),
+      'sfm failed: the vocabulary tree /opt/sfm/share/missing.bin (SPLATFLOW_VOCAB_TREE_PATH) does not exist',
+    );
   });
 
   it('refuses an input_kind parameter: the frames manifest decides it', async () => {

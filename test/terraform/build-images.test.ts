@@ -41,10 +41,11 @@ describe('build-images.sh', () => {
   });
 
   const script = () => join(scratch, 'terraform', 'build-images.sh');
+  const pins = { DEPTH_MODEL_SHA256: 'a'.repeat(64), VOCAB_TREE_SHA256: 'b'.repeat(64) };
 
   it('builds every image from its Dockerfile and prints the images variable', async () => {
     const { stdout, stderr } = await run(script(), ['my-project', 'europe-west4', 'sf'], {
-      env: { ...process.env, DRY_RUN: '1' },
+      env: { ...process.env, ...pins, DRY_RUN: '1' },
     });
     const parsed = (await parseHcl('images.auto.tfvars', stdout)) as { images: Record<string, string> };
     assert.deepEqual(Object.keys(parsed.images).sort(), Object.keys(images).sort());
@@ -57,14 +58,32 @@ describe('build-images.sh', () => {
       // The functions' .gcloudignore leaves out jobs/; image builds must upload it.
       assert.ok(build.includes('--ignore-file terraform/images.gcloudignore'), build);
       assert.ok(build.includes('serviceAccounts/sf-build@my-project.iam.gserviceaccount.com'), build);
+      // The pinned sha256 of each file an image downloads, for cloudbuild.images.yaml's --build-arg.
+      assert.ok(build.includes(`_DEPTH_MODEL_SHA256=${pins.DEPTH_MODEL_SHA256}`), build);
+      assert.ok(build.includes(`_VOCAB_TREE_SHA256=${pins.VOCAB_TREE_SHA256}`), build);
     }
+  });
+
+  it('stops before any build when a pinned sha256 is not set, naming it', async () => {
+    const failed = await run(script(), ['my-project'], {
+      env: { ...process.env, DEPTH_MODEL_SHA256: pins.DEPTH_MODEL_SHA256, VOCAB_TREE_SHA256: '', DRY_RUN: '1' },
+    }).then(
+      () => assert.fail('expected a failure'),
+      (error: { code: number; stdout: string; stderr: string }) => error,
+    );
+    assert.notEqual(failed.code, 0);
+    assert.equal(failed.stdout, '');
+    assert.equal(
+      failed.stderr.trim(),
+      'build-images.sh: VOCAB_TREE_SHA256 is not set (the sha256 its Dockerfile in jobs/images/ pins)',
+    );
   });
 
   it('stops with the missing Dockerfile named, printing no variable', async () => {
     const [name, image] = Object.entries(images)[0] ?? [];
     assert.ok(name && image);
     await rm(join(scratch, image.dockerfile));
-    const failed = await run(script(), ['my-project'], { env: { ...process.env, DRY_RUN: '1' } }).then(
+    const failed = await run(script(), ['my-project'], { env: { ...process.env, ...pins, DRY_RUN: '1' } }).then(
       () => assert.fail('expected a failure'),
       (error: { code: number; stdout: string; stderr: string }) => error,
     );
