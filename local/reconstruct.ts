@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../lib/log.js';
 import { call } from '../test/support/http.js';
 import { outputPaths, runSummary } from './reconstruct/outputs.js';
+import { progressReporter, type ProgressEntry } from './reconstruct/progress.js';
 import {
   presetWarning,
   requestParams,
@@ -105,12 +106,18 @@ async function main(): Promise<number> {
   const warning = presetWarning(run.choices.preset, existsSync('/dev/nvidiactl'));
   if (warning) print(warning);
 
-  // The stack's own logs (every stage's output) go to stderr with --verbose, else only its warnings;
-  // the functions it serves read LOG_LEVEL.
+  // The stack's own logs (every stage's output) go to stderr with --verbose, else only its warnings,
+  // and the stages' progress lines become a line per tenth; the functions it serves read LOG_LEVEL.
   process.env.LOG_LEVEL ??= run.verbose ? 'INFO' : 'WARNING';
+  let started = Date.now();
+  const showProgress = progressReporter(print);
   const log = createLogger({
-    level: run.verbose ? 'INFO' : 'WARNING',
-    sink: (line) => process.stderr.write(line + '\n'),
+    level: 'INFO',
+    sink: (line) => {
+      const entry = JSON.parse(line) as ProgressEntry;
+      if (run.verbose || entry.severity === 'WARNING' || entry.severity === 'ERROR') process.stderr.write(line + '\n');
+      if (!run.verbose) showProgress(entry, clock(started), Date.now());
+    },
   });
   const stack = await startStack({ data: run.out, bucket: BUCKET, apiPort: 0, log });
   try {
@@ -126,7 +133,7 @@ async function main(): Promise<number> {
     );
     if (triggered.status !== 202) throw new Error(`trigger refused the request: ${JSON.stringify(triggered.body)}`);
     const { request_id: id, callback_token: token } = triggered.body;
-    const started = Date.now();
+    started = Date.now();
     print(`request ${id} queued; following its status (Ctrl-C stops the stack)`);
 
     let status: Status = { request_id: id, status: 'QUEUED' };
