@@ -146,7 +146,9 @@ async function main(): Promise<number> {
       status = answer.body;
       const line = status.stage ? `${status.stage} done` : status.status.toLowerCase();
       if (line !== shown && status.status !== 'FAILED') {
-        print(`[${clock(started)}] ${line}${status.progress ? ` (${Math.round(status.progress * 100)}%)` : ''}`);
+        print(
+          `[${clock(started)}] ${line}${status.progress ? ` (${Math.round(status.progress * 100)}% overall)` : ''}`,
+        );
         shown = line;
       }
     }
