@@ -114,9 +114,13 @@ async function main(): Promise<number> {
   const log = createLogger({
     level: 'INFO',
     sink: (line) => {
+      if (run.verbose) {
+        process.stderr.write(line + '\n');
+        return;
+      }
       const entry = JSON.parse(line) as ProgressEntry;
-      if (run.verbose || entry.severity === 'WARNING' || entry.severity === 'ERROR') process.stderr.write(line + '\n');
-      if (!run.verbose) showProgress(entry, clock(started), Date.now());
+      if (entry.severity === 'WARNING' || entry.severity === 'ERROR') process.stderr.write(line + '\n');
+      showProgress(entry, clock(started), Date.now());
     },
   });
   const stack = await startStack({ data: run.out, bucket: BUCKET, apiPort: 0, log });
