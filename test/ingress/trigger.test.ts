@@ -11,7 +11,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { callerScope } from '../../functions/ingress/scope.js';
 import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { call, until } from '../support/http.js';
 import { startIdTokenIssuer, type IdTokenIssuer } from '../support/id-tokens.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { validV4Signature, writeSigningKey } from '../support/signing-key.js';
@@ -103,15 +103,6 @@ const status = (token: string) =>
 
 const queueStats = async () => (await call<Record<string, unknown>>(`${functions.url('queue')}/queue`)).body;
 const recordCount = async () => (await db.collection('requests').count().get()).data().count;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('bad input', () => {
   it('answers at least 30 malformed or hostile inputs with a clear 4xx, and changes nothing', async () => {

@@ -7,11 +7,10 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
 import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { call, until } from '../support/http.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 
@@ -76,15 +75,6 @@ const trigger = (webhook_url: string, session = 'hooked') =>
     headers: CALLER,
     body: { session_id: session, input: { uri: '/srv/splatflow/uploads/walk.mp4' }, webhook_url },
   });
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 200; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(25);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('webhook_url at admission', () => {
   it('refuses loopback, private, metadata and internal hosts in every spelling, and records nothing', async () => {
