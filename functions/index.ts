@@ -10,12 +10,13 @@ import { workflowRunner } from './dispatch/workflows.js';
 import { captureBodyErrors } from './http/body.js';
 import { HttpError } from './http/errors.js';
 import { httpHandler } from './http/handler.js';
-import { loadIngressConfig } from './ingress/config.js';
+import { loadIngressConfig, webhookAllowList } from './ingress/config.js';
 import { Deduplicator } from './ingress/dedup.js';
 import { identifyCaller } from './ingress/identity.js';
 import { RateLimiter } from './ingress/rate-limit.js';
 import { admissionRoute, statusRoute } from './ingress/routes.js';
 import { uploadHandler } from './ingress/upload-handler.js';
+import { uploadsRoute } from './ingress/uploads-route.js';
 import { loadQueueConfig } from './queue/config.js';
 import { queueRoutes } from './queue/routes.js';
 import { queueScripts } from './queue/scripts.js';
@@ -25,7 +26,9 @@ import type { RequestRecord } from './records/record.js';
 import { openFirestore, RequestStore } from './records/store.js';
 import { connectRedis } from './redis/connection.js';
 import { discoverRedis } from './redis/discovery.js';
-import { urlSigner } from './storage/signed-urls.js';
+import { parseLocations } from '../lib/locations.js';
+import { uploadUrlSigner, urlSigner } from './storage/signed-urls.js';
+import { systemLookup, type WebhookPolicy } from './webhooks/ssrf.js';
 import { deliverWebhook } from './webhooks/webhook.js';
 
 captureBodyErrors();
@@ -62,6 +65,17 @@ const runner = workflowRunner({
   workflow: ingress.WORKFLOW_NAME,
   emulatorHost: ingress.WORKFLOWS_EMULATOR_HOST,
 });
+const inputLocations = parseLocations(ingress.INPUT_LOCATIONS);
+const webhookPolicy: WebhookPolicy = {
+  lookup: systemLookup,
+  allowHttp: ingress.WEBHOOK_ALLOW_HTTP,
+  allowList: webhookAllowList(ingress),
+};
+const signing = {
+  projectId: ingress.GOOGLE_CLOUD_PROJECT,
+  keyFile: ingress.SIGNING_KEY_FILE,
+  ttlSeconds: ingress.SIGNED_URL_TTL_SECONDS,
+};
 /** Background work a function starts but does not wait for; tracked so shutdown can let it finish. */
 const background = new Set<Promise<unknown>>();
 function inBackground(what: string, work: () => Promise<unknown>): void {
@@ -83,7 +97,9 @@ function notifyEnd(record: RequestRecord): void {
     error: record.error,
     outputs: record.outputs,
   };
-  inBackground('webhook delivery', () => deliverWebhook(url, payload, { secret, retries: ingress.WEBHOOK_RETRIES }));
+  inBackground('webhook delivery', () =>
+    deliverWebhook(url, payload, { secret, retries: ingress.WEBHOOK_RETRIES, policy: webhookPolicy }),
+  );
 }
 
 const lifecycle = new Lifecycle(store, queue, log, {
@@ -118,7 +134,8 @@ const admission = {
   lifecycle,
   log,
   statusUrl: ingress.STATUS_URL,
-  webhooks: { enabled: ingress.WEBHOOK_SECRET !== undefined, allowHttp: ingress.WEBHOOK_ALLOW_HTTP },
+  inputs: { mode: ingress.AUTH_MODE, locations: inputLocations },
+  webhooks: { enabled: ingress.WEBHOOK_SECRET !== undefined, policy: webhookPolicy },
 };
 
 functions.http('queue', queueRoutes(queue, lifecycle, log));
@@ -129,11 +146,17 @@ functions.http(
   statusRoute({
     store,
     log,
-    sign: urlSigner({
-      projectId: ingress.GOOGLE_CLOUD_PROJECT,
-      keyFile: ingress.SIGNING_KEY_FILE,
-      ttlSeconds: ingress.SIGNED_URL_TTL_SECONDS,
-    }),
+    sign: urlSigner(signing),
+  }),
+);
+functions.http(
+  'uploads',
+  uploadsRoute({
+    identify: admission.identify,
+    rateLimiter: admission.rateLimiter,
+    sign: uploadUrlSigner(signing),
+    location: inputLocations[0],
+    log,
   }),
 );
 functions.cloudEvent(

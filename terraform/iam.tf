@@ -31,9 +31,9 @@ locals {
       # The workflow reports stage progress and the final status (PUT /status/{id}, OIDC).
       "queue/workflow" = { function = "queue", member = google_service_account.workflow.member }
     },
-    # Callers of the API (trigger, preprocess, status) named by the operator.
+    # Callers of the API (trigger, preprocess, uploads, status) named by the operator.
     {
-      for pair in setproduct(["trigger", "preprocess-video", "status"], var.api_invoker_members) :
+      for pair in setproduct(["trigger", "preprocess-video", "uploads", "status"], var.api_invoker_members) :
       "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
     },
   )
@@ -89,11 +89,26 @@ resource "google_project_iam_member" "function_roles" {
   member   = google_service_account.function[each.value.function].member
 }
 
-# V4 signed result URLs are signed by the status function's own account (signBlob on itself).
+# V4 signed URLs are signed by the signing function's own account (signBlob on itself): the status
+# function's read URLs for results, the uploads function's write URLs into a caller's scope.
 resource "google_service_account_iam_member" "status_signs_urls" {
   service_account_id = google_service_account.function["status"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = google_service_account.function["status"].member
+}
+
+resource "google_service_account_iam_member" "uploads_signs_urls" {
+  service_account_id = google_service_account.function["uploads"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_service_account.function["uploads"].member
+}
+
+# A signed URL carries its signer's permissions: the uploads function may create objects in the
+# uploads bucket (and neither read nor delete them).
+resource "google_storage_bucket_iam_member" "uploads_creates_objects" {
+  bucket = google_storage_bucket.this["uploads"].name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.function["uploads"].member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "invokers" {

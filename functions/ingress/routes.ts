@@ -8,12 +8,15 @@ import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
+import { assertStorable } from '../records/firestore-safe.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord, type Origin, type RequestRecord } from '../records/record.js';
 import type { RequestStore } from '../records/store.js';
 import type { SignUrl } from '../storage/signed-urls.js';
 import { dedupKey, type Deduplicator } from './dedup.js';
+import { checkWebhookUrl, WebhookRefused, type WebhookPolicy } from '../webhooks/ssrf.js';
 import type { IdentifyCaller } from './identity.js';
+import { checkInput, type InputRules } from './inputs.js';
 import type { RateLimiter } from './rate-limit.js';
 import { statusQuerySchema, triggerSchema, type TriggerBody } from './schemas.js';
 import { hashToken, newCallbackToken, TOKEN_PATTERN, tokenMatches } from './tokens.js';
@@ -32,7 +35,8 @@ export interface AdmissionDeps {
   lifecycle: Lifecycle;
   log: Logger;
   statusUrl: string;
-  webhooks: { enabled: boolean; allowHttp: boolean };
+  inputs: InputRules;
+  webhooks: { enabled: boolean; policy: WebhookPolicy };
 }
 
 function only(req: Request, method: string, paths: string[]): void {
@@ -43,7 +47,7 @@ function only(req: Request, method: string, paths: string[]): void {
   }
 }
 
-function checkBody(body: TriggerBody, webhooks: AdmissionDeps['webhooks']): void {
+async function checkBody(body: TriggerBody, caller: string, deps: AdmissionDeps): Promise<void> {
   if (body.input.uri.split('/').some((segment) => segment === '..' || segment === '.')) {
     throw new HttpError(400, 'INVALID_BODY', 'body.input.uri must not contain "." or ".." path segments');
   }
@@ -51,19 +55,19 @@ function checkBody(body: TriggerBody, webhooks: AdmissionDeps['webhooks']): void
   if (/[\u0000-\u001f\u007f]/.test(body.input.uri)) {
     throw new HttpError(400, 'INVALID_BODY', 'body.input.uri must not contain control characters');
   }
+  checkInput(body.input.uri, caller, deps.inputs);
   if (body.webhook_url === undefined) return;
-  if (!webhooks.enabled) throw new HttpError(400, 'WEBHOOKS_DISABLED', 'webhooks are not configured on this service');
-  let url: URL;
+  if (!deps.webhooks.enabled)
+    throw new HttpError(400, 'WEBHOOKS_DISABLED', 'webhooks are not configured on this service');
   try {
-    url = new URL(body.webhook_url);
-  } catch {
-    throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url is not a URL');
+    await checkWebhookUrl(body.webhook_url, deps.webhooks.policy);
+  } catch (error) {
+    if (error instanceof WebhookRefused) {
+      const code = error.code === 'INVALID_WEBHOOK_URL' ? 'INVALID_BODY' : error.code;
+      throw new HttpError(400, code, `body.${error.message}`);
+    }
+    throw error;
   }
-  if (url.protocol !== 'https:' && !(webhooks.allowHttp && url.protocol === 'http:')) {
-    throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url must be https');
-  }
-  if (url.username || url.password)
-    throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url must not carry credentials');
 }
 
 function idempotencyKey(req: Request): string | undefined {
@@ -81,7 +85,8 @@ export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'tri
     only(req, 'POST', ['/', path]);
     const caller = await deps.identify(req);
     const body = jsonBody(req, validateTrigger);
-    checkBody(body, deps.webhooks);
+    await checkBody(body, caller, deps);
+    assertStorable(body.params, 'params');
     const key = idempotencyKey(req);
 
     const rate = await deps.rateLimiter.take(caller);

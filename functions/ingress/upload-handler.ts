@@ -45,7 +45,8 @@ export function uploadHandler(deps: {
     const { created } = await deps.lifecycle.admit(
       newRecord({
         request_id: requestId,
-        owner: `gs://${object.bucket}`,
+        // The uploader, as far as the object's name tells: its scope, or the bucket (an operator).
+        owner: decision.scope ?? `gs://${object.bucket}`,
         origin: 'upload',
         session_id: decision.session_id,
         input: { uri: `gs://${object.bucket}/${object.name}` },

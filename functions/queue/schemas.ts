@@ -21,7 +21,7 @@ export interface EnqueueBody {
   params?: JsonObject;
 }
 
-const idPattern = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+export const idPattern = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 
 export const enqueueSchema: JSONSchemaType<EnqueueBody> = {
   type: 'object',

@@ -26,10 +26,10 @@ export function writeSigningKey(): { file: string; email: string; remove: () => 
 }
 
 /**
- * Whether a V4 signed URL (GET, host header only, unsigned payload) carries a valid signature by the
- * key in `keyFile`: the check Cloud Storage makes, per its canonical-request rules.
+ * Whether a V4 signed URL (for `method`, host header only, unsigned payload) carries a valid
+ * signature by the key in `keyFile`: the check Cloud Storage makes, per its canonical-request rules.
  */
-export function validV4Signature(url: string, keyFile: string): boolean {
+export function validV4Signature(url: string, keyFile: string, method = 'GET'): boolean {
   const u = new URL(url);
   const signature = u.searchParams.get('X-Goog-Signature') ?? '';
   const encode = (s: string) =>
@@ -39,7 +39,7 @@ export function validV4Signature(url: string, keyFile: string): boolean {
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([name, value]) => `${encode(name)}=${encode(value)}`)
     .join('&');
-  const canonical = ['GET', u.pathname, query, `host:${u.host}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+  const canonical = [method, u.pathname, query, `host:${u.host}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
   const scope = (u.searchParams.get('X-Goog-Credential') ?? '').split('/').slice(1).join('/');
   const toSign = [
     'GOOG4-RSA-SHA256',

@@ -82,7 +82,18 @@ describe('stage jobs', () => {
     assert.equal(task.max_retries, '${each.value.max_retries}');
     assert.equal(task.service_account, '${google_service_account.job[each.key].email}');
     const env = dynamicBlock(container, 'env');
-    assert.equal(env.forEach, '${merge(lookup(var.stage_environment, each.key, {}), { SPLATFLOW_STAGE = each.key })}');
+    assert.match(env.forEach, /^\$\{merge\(lookup\(var\.stage_environment, each\.key, \{\}\), \{/);
+    assert.match(env.forEach, /SPLATFLOW_STAGE\s+= each\.key/);
+    // The frames stage checks its input against the very list the functions admit from.
+    assert.match(env.forEach, /SPLATFLOW_INPUT_LOCATIONS = join\(",", local\.input_locations\)/);
+    assert.equal(
+      (tf.locals.function_env as Record<string, string>).INPUT_LOCATIONS,
+      '${join(",", local.input_locations)}',
+    );
+    assert.ok(
+      !('WEBHOOK_ALLOW_HOSTS' in (tf.locals.function_env as Record<string, string>)),
+      'no allow-list in the cloud',
+    );
     assert.deepEqual(env.content, { name: '${env.key}', value: '${env.value}' });
     for (const [name, stage] of Object.entries(definitions.stages)) {
       assert.ok(definitions.images[stage.image], `stage ${name} names image ${stage.image}, not in images`);
@@ -229,6 +240,7 @@ const DEPLOYED: Record<string, string> = {
   'join("", google_redis_instance.queue.server_ca_certs[*].cert)':
     '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
   'google_storage_bucket.this["work"].name': 'test-project-splatflow-work',
+  'join(",", local.input_locations)': 'gs://test-project-splatflow-uploads/uploads/',
   'var.project_id': 'test-project',
 };
 
