@@ -19,15 +19,7 @@ from .backend import select_backend
 from .colmap import read_model
 from .presets import PRESETS
 from .synthetic import blob_scene, write_sfm_output
-from .trainer import load_views, train
-
-
-class NoCheckpoints:
-    def load(self):
-        return None
-
-    def save(self, state):
-        pass
+from .trainer import NoCheckpoints, load_views, train
 
 
 def main() -> None:

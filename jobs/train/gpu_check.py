@@ -28,15 +28,7 @@ import torch
 from .backend import select_backend
 from .colmap import read_model
 from .presets import PRESETS, Settings
-from .trainer import evaluate, load_views, train
-
-
-class NoCheckpoints:
-    def load(self):
-        return None
-
-    def save(self, state):
-        pass
+from .trainer import NoCheckpoints, evaluate, load_views, train
 
 
 def compressed(settings: Settings, steps: int) -> Settings:

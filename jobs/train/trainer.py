@@ -45,6 +45,16 @@ class CheckpointStore(Protocol):
     def save(self, state: dict) -> None: ...
 
 
+class NoCheckpoints:
+    """For runs that are never resumed (benchmarks, the GPU check)."""
+
+    def load(self) -> Optional[dict]:
+        return None
+
+    def save(self, state: dict) -> None:
+        pass
+
+
 def load_views(
     model: Model, images_dir: Path, max_side: int, test_every: int, depth: Optional[dict[str, DepthFrame]] = None,
     *, device: torch.device,
