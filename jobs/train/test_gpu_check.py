@@ -34,7 +34,8 @@ class GpuCheckTest(unittest.TestCase):
     def test_a_cpu_dry_run_prints_the_figures(self):
         with tempfile.TemporaryDirectory() as tmp:
             write_sfm_output(Path(tmp), blob_scene(200), n_views=9, width=48, height=36, points=120)
-            args = ["--sfm", f"{tmp}/sfm/undistorted", "--steps", "60", "--max-side", "48", "--cpu-dry-run"]
+            args = ["--sfm", f"{tmp}/sfm/undistorted", "--steps", "60", "--max-side", "48", "--mesh-resolution", "32",
+                    "--cpu-dry-run"]  # fmt: skip
             run = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
         self.assertEqual(run.returncode, 0, run.stderr)
         out = json.loads(run.stdout.strip().splitlines()[-1])
@@ -44,6 +45,8 @@ class GpuCheckTest(unittest.TestCase):
         self.assertGreater(out["gaussians"], 120, "the compressed schedule densified")
         self.assertGreater(out["test"]["psnr"], 12.0)
         self.assertIsNone(out["peak_gpu_memory_gib"])
+        self.assertEqual((out["mesh"]["resolution"], out["mesh"]["views"]), (32, 9))
+        self.assertGreater(out["mesh"]["faces"], 0, "the trained blobs have a surface")
 
 
 if __name__ == "__main__":
