@@ -26,6 +26,8 @@ export interface ReconstructRuntime {
   cwd: string;
   log: Logger;
   onExecution?: LauncherOptions['onExecution'];
+  /** How long the workflow waits for each stage (seconds); by default the job definitions' rule. */
+  stageTimeouts?: Record<string, number>;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -36,7 +38,7 @@ export function workflowEnv(runtime: ReconstructRuntime): Record<string, string>
     GOOGLE_CLOUD_LOCATION: LOCAL_REGION,
     QUEUE_URL: runtime.queueUrl,
     JOB_PREFIX: runtime.jobPrefix ?? 'splatflow-',
-    STAGE_TIMEOUTS: JSON.stringify(connectorTimeouts(runtime.definitions)),
+    STAGE_TIMEOUTS: JSON.stringify(runtime.stageTimeouts ?? connectorTimeouts(runtime.definitions)),
   };
 }
 
