@@ -312,8 +312,8 @@ export function createLauncher(options: LauncherOptions): JobsLauncher {
   return {
     calls: {
       'googleapis.run.v2.projects.locations.jobs.run': run,
-      'googleapis.run.v2.projects.locations.jobs.executions.get': async (raw) =>
-        structuredClone(executions.get(known(raw))!.execution),
+      'googleapis.run.v2.projects.locations.jobs.executions.get': (raw) =>
+        Promise.resolve().then(() => structuredClone(executions.get(known(raw))!.execution)),
       'googleapis.run.v2.projects.locations.jobs.executions.cancel': async (raw) => (await cancel(known(raw)))!,
     },
     get: (name) => {
