@@ -122,6 +122,17 @@ async function reconstruct(
   return { ran, executions, reports, result, error, record };
 }
 
+/** The pid a sleeping fixture stage wrote, and whether that process still runs. */
+async function stageProcess(id: string, stage: string): Promise<{ pid: number; alive: boolean }> {
+  const pid = Number(await readFile(join(root, 'local-bucket', 'requests', id, stage, 'pid.0'), 'utf8'));
+  try {
+    process.kill(pid, 0);
+    return { pid, alive: true };
+  } catch {
+    return { pid, alive: false };
+  }
+}
+
 const manifest = (id: string, stage: string) => join(root, 'local-bucket', 'requests', id, stage, 'manifest.json');
 
 describe('workflows/reconstruct.yaml', () => {
@@ -276,14 +287,43 @@ describe('workflows/reconstruct.yaml', () => {
     );
   });
 
-  it('reports an sfm failure while depth runs beside it, and still ends FAILED at sfm', async () => {
+  it('reports an sfm failure while depth runs beside it, cancels depth, and ends FAILED at sfm', async () => {
     const id = await processingRequest();
-    const { ran, record, error } = await reconstruct(id, { sfm: { fail: 'no features' }, depth: { sleep_ms: 300 } });
+    const started = Date.now();
+    const { ran, record, error } = await reconstruct(id, {
+      sfm: { fail: 'no features' },
+      depth: { sleep_ms: 60_000 },
+    });
     assert.ok(error);
-    assert.ok(ran.includes('depth'), 'the parallel branch runs to its end');
+    assert.ok(ran.includes('depth'));
     assert.ok(!ran.includes('train'));
     assert.equal(record.status, 'FAILED');
     assert.equal(record.error?.stage, 'sfm');
+    // The GPU job beside the failed stage does not run on (and bill) for its minute.
+    assert.ok(Date.now() - started < 30_000, `the workflow waited ${Date.now() - started} ms for depth`);
+    assert.equal((await stageProcess(id, 'depth')).alive, false, 'the depth process still runs');
+    await assert.rejects(access(manifest(id, 'depth')), 'the cancelled depth left no manifest');
+  });
+
+  it('starts a stage that outlives its wait exactly once, cancels it, and reports FAILED with TIMEOUT', async () => {
+    const id = await processingRequest();
+    const timeouts = Object.fromEntries(Object.keys(definitions.stages).map((stage) => [stage, 2]));
+    const started = Date.now();
+    const { ran, record, error } = await reconstruct(
+      id,
+      { skip_depth: true, frames: { sleep_ms: 60_000 } },
+      id,
+      undefined,
+      timeouts,
+    );
+    assert.ok(error);
+    assert.deepEqual(ran, ['frames'], 'the stage was started once, and nothing after it');
+    assert.equal(record.status, 'FAILED');
+    assert.equal(record.error?.code, 'TIMEOUT');
+    assert.equal(record.error?.stage, 'frames');
+    assert.match(record.error?.message ?? '', /did not finish within 2 s; cancelled/);
+    assert.ok(Date.now() - started < 30_000);
+    assert.equal((await stageProcess(id, 'frames')).alive, false, 'the timed-out stage still runs');
   });
 });
 
