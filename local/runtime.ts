@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Logger } from '../lib/log.js';
 import type { LocalBucket } from './bucket.js';
 import { connectorTimeouts, type JobDefinitions } from './jobs/definitions.js';
-import { jobsRunConnector, type LauncherOptions } from './jobs/launcher.js';
+import { createLauncher, type JobsLauncher, type LauncherOptions } from './jobs/launcher.js';
 import { UnsupportedError } from './workflows/errors.js';
 import { httpCalls } from './workflows/http.js';
 import { Interpreter } from './workflows/interpreter.js';
@@ -29,6 +29,20 @@ export interface ReconstructRuntime {
   /** How long the workflow waits for each stage (seconds); by default the job definitions' rule. */
   stageTimeouts?: Record<string, number>;
   sleep?: (ms: number) => Promise<void>;
+  /** The jobs launcher, when something else (the local API) must reach its executions too. */
+  launcher?: JobsLauncher;
+}
+
+/** The jobs launcher for this runtime's definitions and bucket. */
+export function reconstructLauncher(runtime: ReconstructRuntime): JobsLauncher {
+  return createLauncher({
+    definitions: runtime.definitions,
+    jobPrefix: runtime.jobPrefix ?? 'splatflow-',
+    cwd: runtime.cwd,
+    bucket: runtime.bucket,
+    log: runtime.log,
+    onExecution: runtime.onExecution,
+  });
 }
 
 /** The environment variables the deployed workflow reads with sys.get_env. */
@@ -72,14 +86,7 @@ export function reconstructInterpreter(
     calls: {
       ...httpCalls,
       ...runtime.bucket.storageCalls(),
-      ...jobsRunConnector({
-        definitions: runtime.definitions,
-        jobPrefix: runtime.jobPrefix ?? 'splatflow-',
-        cwd: runtime.cwd,
-        bucket: runtime.bucket,
-        log: runtime.log,
-        onExecution: runtime.onExecution,
-      }),
+      ...(runtime.launcher ?? reconstructLauncher(runtime)).calls,
     },
   });
 }
