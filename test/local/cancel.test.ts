@@ -45,7 +45,7 @@ after(async () => {
   await rm(data, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds = 30): Promise<T> {
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, seconds = 30): Promise<T> {
   for (let i = 0; i < seconds * 10; i++) {
     const value = await probe();
     if (value !== undefined) return value;
@@ -97,7 +97,7 @@ it('cancelling a request mid-stage stops its process, records CANCELLED, and not
   });
   assert.equal(cancelled.status, 200);
   assert.equal(cancelled.body.status, 'CANCELLED');
-  await until('the frames process to end', async () => (alive(pid) ? undefined : true), 15);
+  await until('the frames process to end', () => (alive(pid) ? undefined : true), 15);
 
   const api = stack.urls.api;
   const workflow = await until('the workflow execution to end', async () => {
