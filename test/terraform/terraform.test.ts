@@ -288,9 +288,13 @@ describe('workflow', () => {
     const env = userEnv();
     assert.equal(env.JOB_PREFIX, '${var.name_prefix}-', 'jobs are named <prefix>-<stage> (jobs.tf)');
     assert.equal(resource(tf, 'google_cloud_run_v2_job', 'stage').name, '${var.name_prefix}-${each.key}');
-    assert.match(
-      env.STAGE_TIMEOUTS ?? '',
-      /for name, stage in local\.stages : name => \(stage\.timeout_seconds \+ \(stage\.gpu > 0 \? 1200 : 300\)\) \* \(stage\.max_retries \+ 1\)/,
+    // The rule and headroom of local/jobs/definitions.ts (connectorTimeouts, START_HEADROOM_SECONDS).
+    const { gpu, cpu } = START_HEADROOM_SECONDS;
+    assert.ok(
+      (env.STAGE_TIMEOUTS ?? '').includes(
+        `for name, stage in local.stages : name => (stage.timeout_seconds + (stage.gpu > 0 ? ${gpu} : ${cpu})) * (stage.max_retries + 1)`,
+      ),
+      env.STAGE_TIMEOUTS,
     );
     const yaml = readFileSync(yamlPath, 'utf8');
     for (const [, name] of yaml.matchAll(/sys\.get_env\(\s*"([^"]+)"\s*\)/g)) {
