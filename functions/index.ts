@@ -7,6 +7,7 @@ import { createLogger } from '../lib/log.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { reconcile } from './dispatch/reconciler.js';
 import { workflowRunner } from './dispatch/workflows.js';
+import { jobExecutions } from './jobs/executions.js';
 import { captureBodyErrors } from './http/body.js';
 import { HttpError } from './http/errors.js';
 import { httpHandler } from './http/handler.js';
@@ -76,6 +77,7 @@ const signing = {
   keyFile: ingress.SIGNING_KEY_FILE,
   ttlSeconds: ingress.SIGNED_URL_TTL_SECONDS,
 };
+const jobs = jobExecutions({ emulatorHost: ingress.RUN_EMULATOR_HOST });
 /** Background work a function starts but does not wait for; tracked so shutdown can let it finish. */
 const background = new Set<Promise<unknown>>();
 function inBackground(what: string, work: () => Promise<unknown>): void {
@@ -102,8 +104,29 @@ function notifyEnd(record: RequestRecord): void {
   );
 }
 
+/**
+ * The workflow first, so it starts no further stage; then every job execution it recorded. One already
+ * ended answers an error, logged and left: cancelling is best effort and never undoes the CANCELLED record.
+ */
+function stopCancelled(record: RequestRecord): void {
+  const id = record.request_id;
+  inBackground('cancellation', async () => {
+    const stops = [
+      ...(record.execution ? [{ what: 'workflow execution', stop: () => runner.cancel(record.execution!) }] : []),
+      ...(record.job_executions ?? []).map((name) => ({ what: 'job execution', stop: () => jobs.cancel(name) })),
+    ];
+    for (const { what, stop } of stops) {
+      await stop().then(
+        () => log.info(`${what} cancelled`, { request_id: id }),
+        (error: unknown) => log.warning(`${what} not cancelled`, { request_id: id, error: (error as Error).message }),
+      );
+    }
+  });
+}
+
 const lifecycle = new Lifecycle(store, queue, log, {
   ended: notifyEnd,
+  cancelled: stopCancelled,
   // Off where workers take requests from the queue API (GET /next) themselves.
   kick: () => {
     if (ingress.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());

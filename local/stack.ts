@@ -20,8 +20,8 @@ import { startRedis } from '../test/support/redis-server.js';
 import { writeSigningKey } from '../test/support/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
-import { loadDefinitions } from './jobs/definitions.js';
-import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter } from './runtime.js';
+import { loadDefinitions, type JobDefinitions } from './jobs/definitions.js';
+import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './runtime.js';
 
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
 const FUNCTIONS_ENTRY = resolve(REPOSITORY, 'dist/functions/index.js');
@@ -41,6 +41,8 @@ export interface StackOptions {
   /** 0: a free port. */
   apiPort: number;
   log: Logger;
+  /** The stage jobs; jobs/definitions.json unless given (tests run stand-in stages). */
+  definitions?: JobDefinitions;
 }
 
 export interface Stack {
@@ -87,6 +89,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         WORKFLOW_LOCATION: LOCAL_REGION,
         WORKFLOW_NAME: 'reconstruct',
         WORKFLOWS_EMULATOR_HOST: `127.0.0.1:${apiPort}`,
+        RUN_EMULATOR_HOST: `127.0.0.1:${apiPort}`,
         OUTPUT_PREFIX: `gs://${options.bucket}/requests/`,
         UPLOADS_PREFIX: 'uploads/',
         AUTH_MODE: 'local',
@@ -105,16 +108,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     const queueUrl = url('queue');
     if (!queueUrl) throw new Error('functions/index.ts registers no queue function');
-    const reconstruct = reconstructInterpreter({
-      definitions: loadDefinitions(),
+    const runtime = {
+      definitions: options.definitions ?? loadDefinitions(),
       bucket,
       queueUrl,
       cwd: REPOSITORY,
       log: log.child({ component: 'workflow' }),
-    });
+    };
+    const launcher = reconstructLauncher(runtime);
+    const reconstruct = reconstructInterpreter({ ...runtime, launcher });
     const api = await startLocalApi(
       {
-        workflows: { reconstruct: (argument) => reconstruct.run(argument) },
+        workflows: { reconstruct: (argument, { signal }) => reconstruct.run(argument, signal) },
+        jobs: launcher,
         bucket,
         log: log.child({ component: 'api' }),
       },

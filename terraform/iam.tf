@@ -190,11 +190,35 @@ resource "google_cloud_run_v2_job_iam_member" "workflow_runs_stages" {
   member   = google_service_account.workflow.member
 }
 
-# The jobs.run connector waits on the long-running operation and reads the execution it started.
+# The workflow follows the execution it started and cancels one it gives up on (workflows/reconstruct.yaml).
 resource "google_project_iam_custom_role" "workflow_watches_runs" {
   role_id     = "${replace(var.name_prefix, "-", "_")}_workflow_run_watcher"
-  title       = "splatflow workflow: follow stage job executions"
-  permissions = ["run.operations.get", "run.executions.get"]
+  title       = "splatflow workflow: follow and cancel stage job executions"
+  permissions = ["run.operations.get", "run.executions.get", "run.executions.cancel"]
+}
+
+# A request cancelled while PROCESSING: the queue function cancels its workflow execution (Workflows has no
+# finer grain than the project) and the stage job executions it started (on the stage jobs only).
+resource "google_project_iam_custom_role" "queue_cancels_workflows" {
+  role_id     = "${replace(var.name_prefix, "-", "_")}_queue_workflow_canceller"
+  title       = "splatflow queue: cancel reconstruct executions"
+  permissions = ["workflows.executions.cancel"]
+}
+
+resource "google_project_iam_member" "queue_cancels_workflows" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.queue_cancels_workflows.id
+  member  = google_service_account.function["queue"].member
+}
+
+# run.jobs.run and run.executions.cancel (executions.cancel needs run.jobs.run on the job:
+# https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs.executions/cancel).
+resource "google_cloud_run_v2_job_iam_member" "queue_cancels_stages" {
+  for_each = local.stages
+  name     = google_cloud_run_v2_job.stage[each.key].name
+  location = var.region
+  role     = "roles/run.jobsExecutor"
+  member   = google_service_account.function["queue"].member
 }
 
 resource "google_project_iam_member" "workflow_watches_runs" {

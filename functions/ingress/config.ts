@@ -26,6 +26,8 @@ export interface IngressConfig {
   WORKFLOW_LOCATION: string;
   WORKFLOW_NAME: string;
   WORKFLOWS_EMULATOR_HOST?: string;
+  /** A local server speaking the Cloud Run Admin API (job executions), as WORKFLOWS_EMULATOR_HOST. */
+  RUN_EMULATOR_HOST?: string;
   MAX_CONCURRENT_RECONSTRUCTIONS: number;
   DISPATCH_LEASE_SECONDS: number;
   DISPATCH_START_LEASE_SECONDS: number;
@@ -89,6 +91,7 @@ const schema: JSONSchemaType<IngressConfig> = {
     WORKFLOW_LOCATION: { type: 'string', pattern: '^[a-z0-9-]+$', default: 'us-central1' },
     WORKFLOW_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$', default: 'reconstruct' },
     WORKFLOWS_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
+    RUN_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
     MAX_CONCURRENT_RECONSTRUCTIONS: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
     DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 6 * 3600 },
     DISPATCH_START_LEASE_SECONDS: { type: 'integer', minimum: 10, maximum: 3600, default: 120 },

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { LocalBucket } from '../../local/bucket.js';
-import { connectorTimeouts, loadDefinitions } from '../../local/jobs/definitions.js';
+import { connectorTimeouts, loadDefinitions, START_HEADROOM_SECONDS } from '../../local/jobs/definitions.js';
 import { reconstructInterpreter, workflowEnv } from '../../local/runtime.js';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -300,9 +300,13 @@ describe('workflow', () => {
     const env = userEnv();
     assert.equal(env.JOB_PREFIX, '${var.name_prefix}-', 'jobs are named <prefix>-<stage> (jobs.tf)');
     assert.equal(resource(tf, 'google_cloud_run_v2_job', 'stage').name, '${var.name_prefix}-${each.key}');
-    assert.match(
-      env.STAGE_TIMEOUTS ?? '',
-      /for name, stage in local\.stages : name => stage\.timeout_seconds \* \(stage\.max_retries \+ 1\)/,
+    // The rule and headroom of local/jobs/definitions.ts (connectorTimeouts, START_HEADROOM_SECONDS).
+    const { gpu, cpu } = START_HEADROOM_SECONDS;
+    assert.ok(
+      (env.STAGE_TIMEOUTS ?? '').includes(
+        `for name, stage in local.stages : name => (stage.timeout_seconds + (stage.gpu > 0 ? ${gpu} : ${cpu})) * (stage.max_retries + 1)`,
+      ),
+      env.STAGE_TIMEOUTS,
     );
     const yaml = readFileSync(yamlPath, 'utf8');
     for (const [, name] of yaml.matchAll(/sys\.get_env\(\s*"([^"]+)"\s*\)/g)) {
@@ -328,7 +332,8 @@ describe('workflow', () => {
     const byTerraformRule = Object.fromEntries(
       Object.entries(definitions.stages).map(([name, stage]) => [
         name,
-        stage.timeout_seconds * (stage.max_retries + 1),
+        (stage.timeout_seconds + (stage.gpu > 0 ? START_HEADROOM_SECONDS.gpu : START_HEADROOM_SECONDS.cpu)) *
+          (stage.max_retries + 1),
       ]),
     );
     assert.deepEqual(connectorTimeouts(loaded), byTerraformRule);
