@@ -99,6 +99,7 @@ const dispatcher = new Dispatcher(queue, store, lifecycle, runner, log, {
   leaseSeconds: ingress.DISPATCH_LEASE_SECONDS,
   startRetries: ingress.DISPATCH_START_RETRIES,
   retryDelayMs: ingress.DISPATCH_RETRY_DELAY_MS,
+  maxAttempts: config.QUEUE_MAX_ATTEMPTS,
   outputPrefix: ingress.OUTPUT_PREFIX,
 });
 
@@ -119,9 +120,10 @@ const admission = {
   log,
   statusUrl: ingress.STATUS_URL,
   webhooks: { enabled: ingress.WEBHOOK_SECRET !== undefined, allowHttp: ingress.WEBHOOK_ALLOW_HTTP },
+  outputPrefix: ingress.OUTPUT_PREFIX,
 };
 
-functions.http('queue', queueRoutes(queue, lifecycle, log));
+functions.http('queue', queueRoutes(queue, lifecycle, log, { outputPrefix: ingress.OUTPUT_PREFIX }));
 functions.http('trigger', admissionRoute(admission, 'trigger', '/trigger-reconstruction'));
 functions.http('preprocessVideo', admissionRoute(admission, 'preprocess', '/preprocess-video'));
 functions.http(

@@ -12,6 +12,7 @@ import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord, type Origin, type RequestRecord } from '../records/record.js';
 import type { RequestStore } from '../records/store.js';
 import type { SignUrl } from '../storage/signed-urls.js';
+import { refuseOversizedArgument } from './argument-limit.js';
 import { dedupKey, type Deduplicator } from './dedup.js';
 import type { IdentifyCaller } from './identity.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -33,6 +34,8 @@ export interface AdmissionDeps {
   log: Logger;
   statusUrl: string;
   webhooks: { enabled: boolean; allowHttp: boolean };
+  /** OUTPUT_PREFIX: part of the workflow argument whose size admission checks. */
+  outputPrefix: string;
 }
 
 function only(req: Request, method: string, paths: string[]): void {
@@ -82,6 +85,9 @@ export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'tri
     const caller = await deps.identify(req);
     const body = jsonBody(req, validateTrigger);
     checkBody(body, deps.webhooks);
+    // Preprocessing is a reconstruction that stops after sparse reconstruction.
+    const params = origin === 'preprocess' ? { ...body.params, stop_after: 'sfm' } : (body.params ?? {});
+    refuseOversizedArgument({ input: body.input, params }, deps.outputPrefix);
     const key = idempotencyKey(req);
 
     const rate = await deps.rateLimiter.take(caller);
@@ -95,8 +101,6 @@ export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'tri
       request_id: randomUUID(),
       callback_token: newCallbackToken(),
     });
-    // Preprocessing is a reconstruction that stops after sparse reconstruction.
-    const params = origin === 'preprocess' ? { ...body.params, stop_after: 'sfm' } : body.params;
     // A repeat re-runs admit: if the first call died between claiming and recording, this completes it.
     const { record } = await deps.lifecycle.admit(
       newRecord({

@@ -5,6 +5,7 @@ import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
+import { refuseOversizedArgument } from '../ingress/argument-limit.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord } from '../records/record.js';
 import { enqueueSchema, nextQuerySchema, updateSchema } from './schemas.js';
@@ -38,6 +39,7 @@ export function queueRoutes(
   queue: QueueService,
   lifecycle: Lifecycle,
   log: Logger,
+  settings: { outputPrefix: string },
 ): (req: Request, res: Response) => Promise<void> {
   const routes: Array<{ method: string; match: (path: string) => boolean; run: Route }> = [
     {
@@ -46,6 +48,7 @@ export function queueRoutes(
       run: async (req, res) => {
         const body = jsonBody(req, validateEnqueue);
         const record = newRecord({ ...body, owner: 'queue-api', origin: 'queue' });
+        refuseOversizedArgument(record, settings.outputPrefix);
         const { position } = await lifecycle.admit(record);
         log.info('request queued', {
           request_id: record.request_id,
