@@ -8,6 +8,7 @@ import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
+import { idempotencyKey } from '../http/idempotency.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord, type Origin, type RequestRecord } from '../records/record.js';
 import type { RequestStore } from '../records/store.js';
@@ -23,8 +24,6 @@ import { randomUUID } from 'node:crypto';
 const ajv = new Ajv({ allErrors: false });
 const validateTrigger = ajv.compile(triggerSchema);
 const validateStatusQuery = ajv.compile(statusQuerySchema);
-
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 export interface AdmissionDeps {
   identify: IdentifyCaller;
@@ -67,15 +66,6 @@ function checkBody(body: TriggerBody, webhooks: AdmissionDeps['webhooks']): void
   }
   if (url.username || url.password)
     throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url must not carry credentials');
-}
-
-function idempotencyKey(req: Request): string | undefined {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(key)) {
-    throw new HttpError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters');
-  }
-  return key;
 }
 
 /** `trigger` and `preprocessVideo`: authenticate, validate, rate-limit, dedup, record, queue. */
