@@ -11,9 +11,8 @@ import { captureBodyErrors } from './http/body.js';
 import { HttpError } from './http/errors.js';
 import { httpHandler } from './http/handler.js';
 import { loadIngressConfig } from './ingress/config.js';
-import { Deduplicator } from './ingress/dedup.js';
+import { AdmissionGate } from './ingress/gate.js';
 import { identifyCaller } from './ingress/identity.js';
-import { RateLimiter } from './ingress/rate-limit.js';
 import { admissionRoute, statusRoute } from './ingress/routes.js';
 import { uploadHandler } from './ingress/upload-handler.js';
 import { loadQueueConfig } from './queue/config.js';
@@ -110,12 +109,12 @@ const admission = {
     audience: ingress.AUTH_AUDIENCE,
     localHeader: ingress.AUTH_LOCAL_HEADER,
   }),
-  rateLimiter: new RateLimiter(redis, scripts, {
+  gate: new AdmissionGate(redis, scripts, {
     keyPrefix: config.REDIS_KEY_PREFIX,
     limit: ingress.RATE_LIMIT_PER_MINUTE,
     windowMs: 60_000,
+    dedupWindowSeconds: ingress.DEDUP_WINDOW_SECONDS,
   }),
-  dedup: new Deduplicator(redis, { keyPrefix: config.REDIS_KEY_PREFIX, windowSeconds: ingress.DEDUP_WINDOW_SECONDS }),
   lifecycle,
   log,
   statusUrl: ingress.STATUS_URL,

@@ -14,9 +14,9 @@ import { newRecord, type Origin, type RequestRecord } from '../records/record.js
 import type { RequestStore } from '../records/store.js';
 import type { SignUrl } from '../storage/signed-urls.js';
 import { refuseOversizedArgument } from './argument-limit.js';
-import { dedupKey, type Deduplicator } from './dedup.js';
+import { dedupKey } from './dedup.js';
+import type { AdmissionGate } from './gate.js';
 import type { IdentifyCaller } from './identity.js';
-import type { RateLimiter } from './rate-limit.js';
 import { statusQuerySchema, triggerSchema, type TriggerBody } from './schemas.js';
 import { hashToken, newCallbackToken, TOKEN_PATTERN, tokenMatches } from './tokens.js';
 import { randomUUID } from 'node:crypto';
@@ -27,8 +27,8 @@ const validateStatusQuery = ajv.compile(statusQuerySchema);
 
 export interface AdmissionDeps {
   identify: IdentifyCaller;
-  rateLimiter: RateLimiter;
-  dedup: Deduplicator;
+  /** Deduplication, then the rate limit (so identical retries are answered, not refused). */
+  gate: AdmissionGate;
   lifecycle: Lifecycle;
   log: Logger;
   statusUrl: string;
@@ -68,7 +68,7 @@ function checkBody(body: TriggerBody, webhooks: AdmissionDeps['webhooks']): void
     throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url must not carry credentials');
 }
 
-/** `trigger` and `preprocessVideo`: authenticate, validate, rate-limit, dedup, record, queue. */
+/** `trigger` and `preprocessVideo`: authenticate, validate, dedup, rate-limit, record, queue. */
 export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'trigger' | 'preprocess'>, path: string) {
   return httpHandler(deps.log, async (req: Request, res: Response) => {
     only(req, 'POST', ['/', path]);
@@ -80,17 +80,17 @@ export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'tri
     refuseOversizedArgument({ input: body.input, params }, deps.outputPrefix);
     const key = idempotencyKey(req);
 
-    const rate = await deps.rateLimiter.take(caller);
-    if (!rate.allowed) {
-      throw new HttpError(429, 'RATE_LIMITED', 'too many requests from this caller; retry later', {
-        'Retry-After': String(rate.retryAfterSeconds),
-      });
-    }
-
-    const { first, answer } = await deps.dedup.claim(dedupKey(caller, origin, key, body), {
+    const gate = await deps.gate.pass(caller, dedupKey(caller, origin, key, body), {
       request_id: randomUUID(),
       callback_token: newCallbackToken(),
     });
+    if (gate.kind === 'limited') {
+      throw new HttpError(429, 'RATE_LIMITED', 'too many requests from this caller; retry later', {
+        'Retry-After': String(gate.retryAfterSeconds),
+      });
+    }
+    const { answer } = gate;
+    const first = gate.kind === 'first';
     // A repeat re-runs admit: if the first call died between claiming and recording, this completes it.
     const { record } = await deps.lifecycle.admit(
       newRecord({
