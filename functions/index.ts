@@ -9,6 +9,7 @@ import { reconcile } from './dispatch/reconciler.js';
 import { workflowRunner } from './dispatch/workflows.js';
 import { captureBodyErrors } from './http/body.js';
 import { HttpError } from './http/errors.js';
+import { answerFrameworkErrors } from './http/framework-errors.js';
 import { httpHandler } from './http/handler.js';
 import { loadIngressConfig } from './ingress/config.js';
 import { AdmissionGate } from './ingress/gate.js';
@@ -32,6 +33,7 @@ captureBodyErrors();
 const config = loadQueueConfig();
 const ingress = loadIngressConfig();
 const log = createLogger({ level: config.LOG_LEVEL });
+answerFrameworkErrors(log);
 // REDIS_URL wins; otherwise the Memorystore instance is looked up once, at start-up.
 const endpoint =
   config.REDIS_URL !== undefined
