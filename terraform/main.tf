@@ -14,5 +14,10 @@ locals {
   job_definitions = jsondecode(file("${local.repo_root}/jobs/definitions.json"))
   stages          = local.job_definitions.stages
 
+  # How long the workflow's connector waits for each stage: every attempt Cloud Run may make of the
+  # task, each up to its timeout (the rule local/jobs/definitions.ts applies locally). Their sum,
+  # the longest a whole workflow can run, is the dispatch lease (functions.tf).
+  stage_timeouts = { for name, stage in local.stages : name => stage.timeout_seconds * (stage.max_retries + 1) }
+
   labels = { app = "splatflow" }
 }

@@ -20,11 +20,8 @@ resource "google_workflows_workflow" "reconstruct" {
   user_env_vars = {
     QUEUE_URL  = google_cloudfunctions2_function.this["queue"].service_config[0].uri
     JOB_PREFIX = "${var.name_prefix}-"
-    # How long the jobs.run connector waits for a stage: every attempt Cloud Run may make of the
-    # task, each up to its timeout (the rule local/jobs/definitions.ts applies locally).
-    STAGE_TIMEOUTS = jsonencode({
-      for name, stage in local.stages : name => stage.timeout_seconds * (stage.max_retries + 1)
-    })
+    # How long the jobs.run connector waits for each stage (main.tf).
+    STAGE_TIMEOUTS = jsonencode(local.stage_timeouts)
   }
 
   depends_on = [google_project_service.this]

@@ -24,6 +24,7 @@ export interface IngressConfig {
   WORKFLOW_NAME: string;
   WORKFLOWS_EMULATOR_HOST?: string;
   MAX_CONCURRENT_RECONSTRUCTIONS: number;
+  /** Terraform and the local stack set the workflow's worst case (`workflowWorstCaseSeconds`). */
   DISPATCH_LEASE_SECONDS: number;
   DISPATCH_START_LEASE_SECONDS: number;
   DISPATCH_START_RETRIES: number;
@@ -85,7 +86,7 @@ const schema: JSONSchemaType<IngressConfig> = {
     WORKFLOW_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$', default: 'reconstruct' },
     WORKFLOWS_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
     MAX_CONCURRENT_RECONSTRUCTIONS: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
-    DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 6 * 3600 },
+    DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 86400 },
     DISPATCH_START_LEASE_SECONDS: { type: 'integer', minimum: 10, maximum: 3600, default: 120 },
     DISPATCH_START_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
     DISPATCH_RETRY_DELAY_MS: { type: 'integer', minimum: 1, maximum: 60000, default: 1000 },
