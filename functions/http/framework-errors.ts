@@ -44,7 +44,7 @@ export function finalHandler(signatureType: string, log: Logger) {
       return;
     }
     const status = statusOf(error);
-    const reason = (error as Error)?.message ?? String(error);
+    const reason = error instanceof Error ? error.message : 'the request could not be read';
     if (signatureType === 'cloudevent' || signatureType === 'event') {
       log.error('malformed event acknowledged; redelivery cannot fix it', { ...where, reason });
       reply(res, 204);
