@@ -10,11 +10,11 @@ import { workflowRunner } from './dispatch/workflows.js';
 import { jobExecutions } from './jobs/executions.js';
 import { captureBodyErrors } from './http/body.js';
 import { HttpError } from './http/errors.js';
+import { answerFrameworkErrors } from './http/framework-errors.js';
 import { httpHandler } from './http/handler.js';
 import { loadIngressConfig, webhookAllowList } from './ingress/config.js';
-import { Deduplicator } from './ingress/dedup.js';
+import { AdmissionGate } from './ingress/gate.js';
 import { identifyCaller } from './ingress/identity.js';
-import { RateLimiter } from './ingress/rate-limit.js';
 import { admissionRoute, statusRoute } from './ingress/routes.js';
 import { uploadHandler } from './ingress/upload-handler.js';
 import { uploadsRoute } from './ingress/uploads-route.js';
@@ -37,6 +37,7 @@ captureBodyErrors();
 const config = loadQueueConfig();
 const ingress = loadIngressConfig();
 const log = createLogger({ level: config.LOG_LEVEL });
+answerFrameworkErrors(log);
 // REDIS_URL wins; otherwise the Memorystore instance is looked up once, at start-up.
 const endpoint =
   config.REDIS_URL !== undefined
@@ -138,6 +139,7 @@ const dispatcher = new Dispatcher(queue, store, lifecycle, runner, log, {
   leaseSeconds: ingress.DISPATCH_LEASE_SECONDS,
   startRetries: ingress.DISPATCH_START_RETRIES,
   retryDelayMs: ingress.DISPATCH_RETRY_DELAY_MS,
+  maxAttempts: config.QUEUE_MAX_ATTEMPTS,
   outputPrefix: ingress.OUTPUT_PREFIX,
 });
 
@@ -148,20 +150,21 @@ const admission = {
     audience: ingress.AUTH_AUDIENCE,
     localHeader: ingress.AUTH_LOCAL_HEADER,
   }),
-  rateLimiter: new RateLimiter(redis, scripts, {
+  gate: new AdmissionGate(redis, scripts, {
     keyPrefix: config.REDIS_KEY_PREFIX,
     limit: ingress.RATE_LIMIT_PER_MINUTE,
     windowMs: 60_000,
+    dedupWindowSeconds: ingress.DEDUP_WINDOW_SECONDS,
   }),
-  dedup: new Deduplicator(redis, { keyPrefix: config.REDIS_KEY_PREFIX, windowSeconds: ingress.DEDUP_WINDOW_SECONDS }),
   lifecycle,
   log,
   statusUrl: ingress.STATUS_URL,
   inputs: { mode: ingress.AUTH_MODE, locations: inputLocations },
   webhooks: { enabled: ingress.WEBHOOK_SECRET !== undefined, policy: webhookPolicy },
+  outputPrefix: ingress.OUTPUT_PREFIX,
 };
 
-functions.http('queue', queueRoutes(queue, lifecycle, log));
+functions.http('queue', queueRoutes(queue, lifecycle, log, { outputPrefix: ingress.OUTPUT_PREFIX }));
 functions.http('trigger', admissionRoute(admission, 'trigger', '/trigger-reconstruction'));
 functions.http('preprocessVideo', admissionRoute(admission, 'preprocess', '/preprocess-video'));
 functions.http(
@@ -176,7 +179,7 @@ functions.http(
   'uploads',
   uploadsRoute({
     identify: admission.identify,
-    rateLimiter: admission.rateLimiter,
+    gate: admission.gate,
     sign: uploadUrlSigner(signing),
     location: inputLocations[0],
     log,

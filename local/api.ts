@@ -1,7 +1,8 @@
 /**
  * The local stack's Google-shaped HTTP API, on one loopback port:
- * - Workflows Executions REST (v1): create, get and cancel an execution, backed by the local interpreter, so
- *   the real `ExecutionsClient` (REST fallback) works unchanged against it;
+ * - Workflows Executions REST (v1): create, get, list (with `filter`) and cancel executions, backed by the
+ *   local interpreter, so the real `ExecutionsClient` (REST fallback) works unchanged against it; an
+ *   argument over Workflows' documented size limit is refused with 400 INVALID_ARGUMENT, as there;
  * - Cloud Run Admin REST (v2) for job executions: get and cancel, backed by the jobs launcher (cancel kills
  *   the stage's process), for the real `@google-cloud/run` client;
  * - Cloud Storage media upload (`POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=…`) into the
@@ -10,11 +11,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ARGUMENT_LIMIT_BYTES } from '../functions/dispatch/argument.js';
 import type { Logger } from '../lib/log.js';
 import { TooLargeError, type LocalBucket } from './bucket.js';
 import type { JobsLauncher } from './jobs/launcher.js';
 import { WorkflowError } from './workflows/errors.js';
 import { CancelledError } from './workflows/interpreter.js';
+import { executionFilter } from './workflows/list-filter.js';
 
 /** Runs one execution of a workflow with its (decoded) argument; stops when `signal` aborts. */
 export type WorkflowRunner = (argument: unknown, execution: { name: string; signal: AbortSignal }) => Promise<unknown>;
@@ -34,6 +37,7 @@ export interface Execution {
   name: string;
   state: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
   argument: string;
+  labels: Record<string, string>;
   startTime: string;
   endTime?: string;
   duration?: string;
@@ -86,6 +90,15 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Execution labels: string keys and values (Workflows checks their spelling; here only the shape). */
+function labelsOf(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
+    throw new ApiError(400, 'labels must map strings to strings');
+  }
+  return { ...(value as Record<string, string>) };
+}
+
 export async function startLocalApi(options: ApiOptions, port = 0): Promise<LocalApi & { server: Server }> {
   const executions = new Map<string, { execution: Execution; done: Promise<Execution>; abort: AbortController }>();
   const limit = options.maxBodyBytes ?? 2 * 1024 ** 3;
@@ -93,13 +106,16 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
   const start = (parent: string, workflowId: string, body: Buffer): Execution => {
     const runner = options.workflows[workflowId];
     if (!runner) throw new ApiError(404, `Resource '${parent}' was not found`);
-    let request: { argument?: unknown };
+    let request: { argument?: unknown; labels?: unknown };
     try {
-      request = body.length ? (JSON.parse(body.toString('utf8')) as { argument?: unknown }) : {};
+      request = body.length ? (JSON.parse(body.toString('utf8')) as typeof request) : {};
     } catch {
       throw new ApiError(400, 'the request body is not JSON');
     }
     const text = typeof request.argument === 'string' && request.argument !== '' ? request.argument : 'null';
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > ARGUMENT_LIMIT_BYTES) throw new ApiError(400, `argument is ${size} bytes; the limit is 32KB`);
+    const labels = labelsOf(request.labels);
     let argument: unknown;
     try {
       argument = JSON.parse(text);
@@ -111,6 +127,7 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
       name: `${parent}/executions/${randomUUID()}`,
       state: 'ACTIVE',
       argument: text,
+      labels,
       startTime: started.toISOString(),
       workflowRevisionId: '000001-local',
       callLogLevel: 'LOG_ERRORS_ONLY',
@@ -144,9 +161,26 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
     return execution;
   };
 
+  /** A workflow's executions matching `filter`, newest first, as executions.list orders them. */
+  const list = (parent: string, query: URLSearchParams): Execution[] => {
+    let matches: ReturnType<typeof executionFilter>;
+    try {
+      matches = executionFilter(query.get('filter') ?? '');
+    } catch (error) {
+      throw new ApiError(400, (error as Error).message);
+    }
+    const pageSize = Number(query.get('pageSize') ?? 100) || 100;
+    return [...executions.values()]
+      .map((entry) => entry.execution)
+      .filter((execution) => execution.name.startsWith(`${parent}/executions/`) && matches(execution))
+      .reverse()
+      .slice(0, pageSize);
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const create = WORKFLOW.exec(url.pathname);
+    if (create && req.method === 'GET') return send(res, 200, { executions: list(create[1]!, url.searchParams) });
     if (create) {
       if (req.method !== 'POST') throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
       return send(res, 200, start(create[1]!, create[2]!, await readBody(req, 1024 * 1024)));

@@ -20,7 +20,7 @@ import { startRedis } from '../test/support/redis-server.js';
 import { writeSigningKey } from '../test/support/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
-import { loadDefinitions, type JobDefinitions } from './jobs/definitions.js';
+import { loadDefinitions, workflowWorstCaseSeconds, type JobDefinitions } from './jobs/definitions.js';
 import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './runtime.js';
 
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
@@ -78,6 +78,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stops.push(() => signingKey.remove());
     const targets = functionTargets(readFileSync(FUNCTIONS_ENTRY, 'utf8'));
     const apiPort = options.apiPort || (await freePort());
+    const definitions = loadDefinitions();
     // What the functions read: the local services, and the names the ingress config reads.
     const served = await serveFunctions(
       targets.map(({ target }) => target),
@@ -94,6 +95,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         UPLOADS_PREFIX: 'uploads/',
         AUTH_MODE: 'local',
         SIGNING_KEY_FILE: signingKey.file,
+        // As deployed (terraform/functions.tf): the lease outlasts the workflow's worst case, and
+        // framework errors carry no stack traces.
+        DISPATCH_LEASE_SECONDS: String(workflowWorstCaseSeconds(definitions)),
+        NODE_ENV: 'production',
       },
     );
     stops.push(() => served.close());
@@ -109,7 +114,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const queueUrl = url('queue');
     if (!queueUrl) throw new Error('functions/index.ts registers no queue function');
     const runtime = {
-      definitions: options.definitions ?? loadDefinitions(),
+      definitions,
       bucket,
       queueUrl,
       cwd: REPOSITORY,

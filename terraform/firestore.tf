@@ -8,3 +8,20 @@ resource "google_firestore_database" "this" {
 
   depends_on = [google_project_service.this]
 }
+
+# The reconciler pages through the records of one status in request-id order
+# (functions/records/store.ts `withStatus`): an equality filter with a range and order on another
+# field needs a composite index (https://cloud.google.com/firestore/docs/query-data/index-overview).
+resource "google_firestore_index" "requests_by_status" {
+  database   = google_firestore_database.this.name
+  collection = "requests"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "request_id"
+    order      = "ASCENDING"
+  }
+}

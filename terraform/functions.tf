@@ -45,6 +45,11 @@ locals {
     WORKFLOW_LOCATION              = var.region
     WORKFLOW_NAME                  = local.workflow_name
     MAX_CONCURRENT_RECONSTRUCTIONS = tostring(var.max_concurrent_reconstructions)
+    # A running request's lease outlasts its workflow's worst case, so a slow but healthy request
+    # is never re-queued and run twice; every stage report renews it.
+    DISPATCH_LEASE_SECONDS = tostring(sum(values(local.stage_timeouts)))
+    # Express and the Functions Framework answer their own errors without stack traces.
+    NODE_ENV = "production"
   }
   # What the source archive holds: the compiled code and the package files. This mirrors
   # .gcloudignore (tests check the two agree); the cloud build installs production dependencies

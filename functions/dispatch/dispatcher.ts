@@ -3,16 +3,21 @@
  * configured number are PROCESSING. It takes requests with the queue's atomic `next` (the cap is
  * checked inside the same Lua step, so concurrent dispatchers never exceed it) under a short
  * start lease; once the execution exists, the lease is extended to a whole workflow's length.
- * An execution that cannot be created returns the request to its place in the queue.
+ * A start Workflows refuses for good (INVALID_ARGUMENT and the other 4xx but 429) fails the request
+ * with its cause and the round goes on; a start that keeps failing transiently returns the request
+ * to its place in the queue and ends the round, the attempt counted, so that after the queue's
+ * most attempts it fails instead of being tried forever.
  */
 import pRetry from 'p-retry';
 import type { Logger } from '../../lib/log.js';
 import type { LeasedRequest } from '../queue/record.js';
+import type { StageError } from '../queue/schemas.js';
 import type { QueueService } from '../queue/service.js';
 import { applyExecution, applyRelease, type RequestRecord } from '../records/record.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import type { RequestStore } from '../records/store.js';
-import type { WorkflowRunner } from './workflows.js';
+import { workflowArgument } from './argument.js';
+import { transientError, type WorkflowRunner } from './workflows.js';
 
 export interface DispatchSettings {
   maxConcurrent: number;
@@ -21,73 +26,94 @@ export interface DispatchSettings {
   startRetries: number;
   /** First retry delay of a failed start (ms); doubled each time. */
   retryDelayMs: number;
+  /** Attempts (the queue's QUEUE_MAX_ATTEMPTS) after which a start that keeps failing fails the request. */
+  maxAttempts: number;
   /** `{prefix}{request_id}/` is a request's work folder. */
   outputPrefix: string;
 }
 
 export interface DispatchReport {
   started: Array<{ request_id: string; execution: string }>;
+  /** Back in the queue: Workflows failed transiently (the round ended there). */
   returned: string[];
+  /** FAILED: Workflows refused the start, or transient failures used up the request's attempts. */
+  failed: Array<{ request_id: string; error: StageError }>;
 }
+
+type StartOutcome =
+  { kind: 'started'; execution: string } | { kind: 'returned' } | { kind: 'failed'; error: StageError };
 
 export class Dispatcher {
   constructor(
     private readonly queue: QueueService,
     private readonly store: RequestStore,
-    private readonly lifecycle: Pick<Lifecycle, 'take'>,
+    private readonly lifecycle: Pick<Lifecycle, 'take' | 'update'>,
     private readonly runner: WorkflowRunner,
     private readonly log: Logger,
     private readonly settings: DispatchSettings,
   ) {}
 
   async dispatch(): Promise<DispatchReport> {
-    const report: DispatchReport = { started: [], returned: [] };
+    const report: DispatchReport = { started: [], returned: [], failed: [] };
     for (;;) {
       const taken = await this.lifecycle.take(this.settings.startLeaseSeconds, this.settings.maxConcurrent);
       if (!taken) return report;
       const id = taken.request.request_id;
-      const execution = await this.start(taken.request, taken.record);
-      if (execution === undefined) {
+      const outcome = await this.start(taken.request, taken.record);
+      if (outcome.kind === 'started') report.started.push({ request_id: id, execution: outcome.execution });
+      else if (outcome.kind === 'failed') report.failed.push({ request_id: id, error: outcome.error });
+      else {
         // Workflows is failing: leave the rest queued for the next round rather than churn.
         report.returned.push(id);
         return report;
       }
-      report.started.push({ request_id: id, execution });
     }
   }
 
-  /** Answers the execution's name, or undefined when it could not be created (the request is back in the queue). */
-  private async start(request: LeasedRequest, record: RequestRecord): Promise<string | undefined> {
+  private async start(request: LeasedRequest, record: RequestRecord): Promise<StartOutcome> {
     const id = request.request_id;
     const lease = request.lease_id;
     const now = () => new Date().toISOString();
+    const argument = workflowArgument(record, this.settings.outputPrefix);
+    let started: { name: string; adopted: boolean };
     try {
-      const execution = await pRetry(
-        () =>
-          this.runner.start({
-            request_id: id,
-            input_uri: record.input.uri,
-            output_prefix: `${this.settings.outputPrefix}${id}/`,
-            params: record.params,
-          }),
-        {
-          retries: this.settings.startRetries,
-          minTimeout: this.settings.retryDelayMs,
-          factor: 2,
-          onFailedAttempt: ({ error, attemptNumber }) =>
-            this.log.warning('workflow start failed', { request_id: id, attempt: attemptNumber, error: error.message }),
-        },
-      );
-      await this.store.change(id, (current) => applyExecution(current, lease, execution, now()));
-      await this.queue.relet(id, lease, this.settings.leaseSeconds);
-      this.log.info('workflow started', { request_id: id, execution });
-      return execution;
+      started = await pRetry(() => this.runner.start(argument), {
+        retries: this.settings.startRetries,
+        minTimeout: this.settings.retryDelayMs,
+        factor: 2,
+        shouldRetry: ({ error }) => transientError(error),
+        onFailedAttempt: ({ error, attemptNumber }) =>
+          this.log.warning('workflow start failed', { request_id: id, attempt: attemptNumber, error: error.message }),
+      });
     } catch (error) {
-      const cause = { code: 'DISPATCH_FAILED', message: `workflow could not be started: ${(error as Error).message}` };
-      await this.store.change(id, (current) => applyRelease(current, lease, cause, now()));
-      await this.queue.release(id, lease, cause);
-      this.log.error('request returned to the queue', { request_id: id, error: cause.message });
-      return undefined;
+      return this.notStarted(request, record, error as Error);
     }
+    await this.store.change(id, (current) => applyExecution(current, lease, started.name, now()));
+    await this.queue.relet(id, lease, this.settings.leaseSeconds);
+    this.log.info(started.adopted ? 'running workflow adopted' : 'workflow started', {
+      request_id: id,
+      execution: started.name,
+    });
+    return { kind: 'started', execution: started.name };
+  }
+
+  private async notStarted(request: LeasedRequest, record: RequestRecord, error: Error): Promise<StartOutcome> {
+    const id = request.request_id;
+    const lease = request.lease_id;
+    const message = `workflow could not be started: ${error.message}`.slice(0, 4096);
+    const transient = transientError(error);
+    if (transient && record.attempts < this.settings.maxAttempts) {
+      const cause = { code: 'DISPATCH_FAILED', message };
+      await this.store.change(id, (current) => applyRelease(current, lease, cause, new Date().toISOString()));
+      await this.queue.release(id, lease, cause);
+      this.log.error('request returned to the queue', { request_id: id, attempts: record.attempts, error: message });
+      return { kind: 'returned' };
+    }
+    const cause = transient
+      ? { code: 'DISPATCH_FAILED', message: `${message} (attempt ${record.attempts} of ${this.settings.maxAttempts})` }
+      : { code: 'WORKFLOW_REFUSED', message };
+    await this.lifecycle.update(id, { status: 'FAILED', lease_id: lease, error: cause });
+    this.log.error('request failed: its workflow cannot be started', { request_id: id, error: cause.message });
+    return { kind: 'failed', error: cause };
   }
 }

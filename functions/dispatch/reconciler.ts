@@ -22,18 +22,30 @@ const outputsOf = (result: unknown): Record<string, unknown> | undefined => {
     : undefined;
 };
 
+/**
+ * The next page of records with the status. Each run takes up where the last one stopped (a cursor
+ * kept in Firestore), and starts over after a short page, so that however many records there are,
+ * every one is examined within a few runs instead of the same first page each time.
+ */
+async function nextPage(store: RequestStore, status: 'QUEUED' | 'PROCESSING', batch: number) {
+  const cursor = `reconcile-${status}`;
+  const records = await store.withStatus(status, batch, await store.cursor(cursor));
+  await store.setCursor(cursor, records.length === batch ? records[records.length - 1]!.request_id : undefined);
+  return records;
+}
+
 export async function reconcile(
   deps: { store: RequestStore; queue: QueueService; lifecycle: Lifecycle; runner: WorkflowRunner; log: Logger },
   batch: number,
 ): Promise<ReconcileReport> {
   const report: ReconcileReport = { requeued: [], settled: [] };
-  for (const record of await deps.store.withStatus('QUEUED', batch)) {
+  for (const record of await nextPage(deps.store, 'QUEUED', batch)) {
     if (await deps.queue.get(record.request_id)) continue;
     await deps.lifecycle.ensureQueued(record);
     report.requeued.push(record.request_id);
     deps.log.warning('queued record was missing from the queue; re-queued', { request_id: record.request_id });
   }
-  for (const record of await deps.store.withStatus('PROCESSING', batch)) {
+  for (const record of await nextPage(deps.store, 'PROCESSING', batch)) {
     if (!record.execution) continue;
     const execution = await deps.runner.state(record.execution);
     if (execution.state === 'ACTIVE') continue;

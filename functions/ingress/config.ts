@@ -29,6 +29,7 @@ export interface IngressConfig {
   /** A local server speaking the Cloud Run Admin API (job executions), as WORKFLOWS_EMULATOR_HOST. */
   RUN_EMULATOR_HOST?: string;
   MAX_CONCURRENT_RECONSTRUCTIONS: number;
+  /** Terraform and the local stack set the workflow's worst case (`workflowWorstCaseSeconds`). */
   DISPATCH_LEASE_SECONDS: number;
   DISPATCH_START_LEASE_SECONDS: number;
   DISPATCH_START_RETRIES: number;
@@ -93,7 +94,7 @@ const schema: JSONSchemaType<IngressConfig> = {
     WORKFLOWS_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
     RUN_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
     MAX_CONCURRENT_RECONSTRUCTIONS: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
-    DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 6 * 3600 },
+    DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 86400 },
     DISPATCH_START_LEASE_SECONDS: { type: 'integer', minimum: 10, maximum: 3600, default: 120 },
     DISPATCH_START_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
     DISPATCH_RETRY_DELAY_MS: { type: 'integer', minimum: 1, maximum: 60000, default: 1000 },

@@ -8,16 +8,18 @@ import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
+import { idempotencyKey } from '../http/idempotency.js';
 import { assertStorable } from '../records/firestore-safe.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord, type Origin, type RequestRecord } from '../records/record.js';
 import type { RequestStore } from '../records/store.js';
 import type { SignUrl } from '../storage/signed-urls.js';
-import { dedupKey, type Deduplicator } from './dedup.js';
 import { checkWebhookUrl, WebhookRefused, type WebhookPolicy } from '../webhooks/ssrf.js';
+import { refuseOversizedArgument } from './argument-limit.js';
+import { dedupKey } from './dedup.js';
+import { rateLimited, type AdmissionGate } from './gate.js';
 import type { IdentifyCaller } from './identity.js';
 import { checkInput, type InputRules } from './inputs.js';
-import type { RateLimiter } from './rate-limit.js';
 import { statusQuerySchema, triggerSchema, type TriggerBody } from './schemas.js';
 import { hashToken, newCallbackToken, TOKEN_PATTERN, tokenMatches } from './tokens.js';
 import { randomUUID } from 'node:crypto';
@@ -26,17 +28,17 @@ const ajv = new Ajv({ allErrors: false });
 const validateTrigger = ajv.compile(triggerSchema);
 const validateStatusQuery = ajv.compile(statusQuerySchema);
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-
 export interface AdmissionDeps {
   identify: IdentifyCaller;
-  rateLimiter: RateLimiter;
-  dedup: Deduplicator;
+  /** Deduplication, then the rate limit (so identical retries are answered, not refused). */
+  gate: AdmissionGate;
   lifecycle: Lifecycle;
   log: Logger;
   statusUrl: string;
   inputs: InputRules;
   webhooks: { enabled: boolean; policy: WebhookPolicy };
+  /** OUTPUT_PREFIX: part of the workflow argument whose size admission checks. */
+  outputPrefix: string;
 }
 
 function only(req: Request, method: string, paths: string[]): void {
@@ -70,16 +72,7 @@ async function checkBody(body: TriggerBody, caller: string, deps: AdmissionDeps)
   }
 }
 
-function idempotencyKey(req: Request): string | undefined {
-  const key = req.get('idempotency-key');
-  if (key === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(key)) {
-    throw new HttpError(400, 'INVALID_IDEMPOTENCY_KEY', 'Idempotency-Key must be 1-255 visible ASCII characters');
-  }
-  return key;
-}
-
-/** `trigger` and `preprocessVideo`: authenticate, validate, rate-limit, dedup, record, queue. */
+/** `trigger` and `preprocessVideo`: authenticate, validate, dedup, rate-limit, record, queue. */
 export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'trigger' | 'preprocess'>, path: string) {
   return httpHandler(deps.log, async (req: Request, res: Response) => {
     only(req, 'POST', ['/', path]);
@@ -87,21 +80,18 @@ export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'tri
     const body = jsonBody(req, validateTrigger);
     await checkBody(body, caller, deps);
     assertStorable(body.params, 'params');
+    // Preprocessing is a reconstruction that stops after sparse reconstruction.
+    const params = origin === 'preprocess' ? { ...body.params, stop_after: 'sfm' } : (body.params ?? {});
+    refuseOversizedArgument({ input: body.input, params }, deps.outputPrefix);
     const key = idempotencyKey(req);
 
-    const rate = await deps.rateLimiter.take(caller);
-    if (!rate.allowed) {
-      throw new HttpError(429, 'RATE_LIMITED', 'too many requests from this caller; retry later', {
-        'Retry-After': String(rate.retryAfterSeconds),
-      });
-    }
-
-    const { first, answer } = await deps.dedup.claim(dedupKey(caller, origin, key, body), {
+    const gate = await deps.gate.pass(caller, dedupKey(caller, origin, key, body), {
       request_id: randomUUID(),
       callback_token: newCallbackToken(),
     });
-    // Preprocessing is a reconstruction that stops after sparse reconstruction.
-    const params = origin === 'preprocess' ? { ...body.params, stop_after: 'sfm' } : body.params;
+    if (gate.kind === 'limited') throw rateLimited(gate.retryAfterSeconds);
+    const { answer } = gate;
+    const first = gate.kind === 'first';
     // A repeat re-runs admit: if the first call died between claiming and recording, this completes it.
     const { record } = await deps.lifecycle.admit(
       newRecord({

@@ -11,7 +11,7 @@ import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
 import type { SignUploadUrl } from '../storage/signed-urls.js';
 import type { IdentifyCaller } from './identity.js';
-import type { RateLimiter } from './rate-limit.js';
+import type { AdmissionGate } from './gate.js';
 import { uploadSchema } from './schemas.js';
 import { callerScope } from './scope.js';
 
@@ -19,7 +19,7 @@ const validateUpload = new Ajv({ allErrors: false }).compile(uploadSchema);
 
 export interface UploadRouteDeps {
   identify: IdentifyCaller;
-  rateLimiter: RateLimiter;
+  gate: AdmissionGate;
   sign: SignUploadUrl;
   /** Where new uploads go; undefined: no input locations are configured. */
   location: string | undefined;
@@ -39,7 +39,7 @@ export function uploadsRoute(deps: UploadRouteDeps) {
     if (deps.location === undefined) {
       throw new HttpError(400, 'UPLOADS_NOT_CONFIGURED', 'no input location is configured (INPUT_LOCATIONS)');
     }
-    await deps.rateLimiter.enforce(caller);
+    await deps.gate.enforce(caller);
     const uri = `${deps.location}${callerScope(caller)}/${body.session_id}/${body.file_name}`;
     const { url, expiresAt } = await deps.sign(uri);
     deps.log.info('upload URL signed', { uri });

@@ -5,6 +5,8 @@ import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
+import { idempotencyKey, keyedRequestId } from '../http/idempotency.js';
+import { refuseOversizedArgument } from '../ingress/argument-limit.js';
 import { assertStorable } from '../records/firestore-safe.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord } from '../records/record.js';
@@ -39,6 +41,7 @@ export function queueRoutes(
   queue: QueueService,
   lifecycle: Lifecycle,
   log: Logger,
+  settings: { outputPrefix: string },
 ): (req: Request, res: Response) => Promise<void> {
   const routes: Array<{ method: string; match: (path: string) => boolean; run: Route }> = [
     {
@@ -47,14 +50,27 @@ export function queueRoutes(
       run: async (req, res) => {
         const body = jsonBody(req, validateEnqueue);
         assertStorable(body.params, 'params');
-        const record = newRecord({ ...body, owner: 'queue-api', origin: 'queue' });
-        const { position } = await lifecycle.admit(record);
-        log.info('request queued', {
-          request_id: record.request_id,
-          priority: body.priority,
-          session_id: body.session_id,
+        const key = idempotencyKey(req);
+        const record = newRecord({
+          ...body,
+          owner: 'queue-api',
+          origin: 'queue',
+          ...(key === undefined ? {} : { request_id: keyedRequestId('enqueue', key) }),
         });
-        res.status(201).json({ request_id: record.request_id, status: 'QUEUED', position });
+        refuseOversizedArgument(record, settings.outputPrefix);
+        // A repeated key answers the first request (whatever this body says), as `trigger` does.
+        const { created, record: current, position } = await lifecycle.admit(record);
+        log.info(created ? 'request queued' : 'repeated enqueue answered', {
+          request_id: current.request_id,
+          priority: current.priority,
+          session_id: current.session_id,
+        });
+        res.status(created ? 201 : 200).json({
+          request_id: current.request_id,
+          status: current.status,
+          position,
+          duplicate: !created,
+        });
       },
     },
     {

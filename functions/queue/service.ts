@@ -161,8 +161,8 @@ export class QueueService {
   }
 
   /**
-   * Returns a PROCESSING request whose work could not start to its place in the queue, without
-   * counting the attempt. Only the holder of its lease may do so.
+   * Returns a PROCESSING request whose work could not start to its place in the queue (the attempt
+   * counts). Only the holder of its lease may do so.
    */
   async release(
     requestId: string,

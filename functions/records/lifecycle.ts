@@ -7,6 +7,7 @@ import type { Logger } from '../../lib/log.js';
 import type { Status, UpdateBody } from '../queue/schemas.js';
 import { DuplicateRequestError, type ExpiredLease, type QueueService, type UpdateResult } from '../queue/service.js';
 import type { LeasedRequest } from '../queue/record.js';
+import { RedisUnavailableError } from '../redis/connection.js';
 import { applyExpiry, applyTake, applyUpdate, TERMINAL, type RequestRecord } from './record.js';
 import type { RequestStore, StoreChange } from './store.js';
 
@@ -35,13 +36,26 @@ export class Lifecycle {
 
   /**
    * Records a new request and queues it. Repeats (same id) are harmless: the record is created
-   * once, and a record still QUEUED is put in the queue unless it is there already.
+   * once, and a record still QUEUED is put in the queue unless it is there already. Once the record
+   * exists the request is accepted even if Redis is down (no position then): the record is the
+   * truth and `reconcile` queues it, so a caller is never told to retry what was already created.
    */
   async admit(record: RequestRecord): Promise<{ created: boolean; record: RequestRecord; position?: number }> {
     const created = await this.store.create(record);
     const current = created ? record : await this.store.get(record.request_id);
     if (!current) throw new Error(`record ${record.request_id} vanished after create`);
-    const position = current.status === 'QUEUED' ? await this.ensureQueued(current) : undefined;
+    let position: number | undefined;
+    if (current.status === 'QUEUED') {
+      try {
+        position = await this.ensureQueued(current);
+      } catch (error) {
+        if (!(error instanceof RedisUnavailableError)) throw error;
+        this.log.warning('request recorded but not queued (Redis unavailable); reconcile queues it', {
+          request_id: current.request_id,
+          error: error.message,
+        });
+      }
+    }
     if (created) this.hooks.kick();
     return { created, record: current, ...(position === undefined ? {} : { position }) };
   }

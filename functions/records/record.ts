@@ -135,17 +135,14 @@ export function applyExecution(record: RequestRecord, leaseId: string, execution
   return { kind: 'ok', record: { ...record, execution, updated_at: now } };
 }
 
-/** The execution could not be created: back to QUEUED; the attempt does not count. */
+/**
+ * The execution could not be created (yet): back to QUEUED. The attempt counts, so a start that
+ * keeps failing ends after the most attempts instead of being tried forever.
+ */
 export function applyRelease(record: RequestRecord, leaseId: string, error: StageError, now: string): Change {
   if (record.status !== 'PROCESSING') return { kind: 'illegal_transition', current: record.status };
   if (record.lease_id !== leaseId) return { kind: 'lease_mismatch', current: record.status };
-  const next: RequestRecord = {
-    ...record,
-    status: 'QUEUED',
-    attempts: Math.max(0, record.attempts - 1),
-    error,
-    updated_at: now,
-  };
+  const next: RequestRecord = { ...record, status: 'QUEUED', error, updated_at: now };
   delete next.lease_id;
   delete next.started_at;
   return { kind: 'ok', record: next };

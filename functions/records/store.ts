@@ -1,7 +1,8 @@
 /**
  * RequestStore: the request records in Firestore, the source of truth. Only single-document
- * reads, creates, transactions and equality queries are used (what the emulator and every
- * Firestore edition serve alike).
+ * reads, creates, transactions, equality queries and one paged query (status, then request_id:
+ * the composite index terraform/firestore.tf declares) are used, what the emulator and every
+ * Firestore edition serve alike.
  */
 import { Firestore, type DocumentSnapshot } from '@google-cloud/firestore';
 import type { Change, RequestRecord } from './record.js';
@@ -38,10 +39,12 @@ function recordOf(snapshot: DocumentSnapshot): RequestRecord {
 export class RequestStore {
   private readonly requests;
   private readonly rejected;
+  private readonly cursors;
 
   constructor(private readonly db: Firestore) {
     this.requests = db.collection('requests');
     this.rejected = db.collection('rejected_uploads');
+    this.cursors = db.collection('scan_cursors');
   }
 
   /** False when a record with that id exists already (the caller's duplicate). */
@@ -66,9 +69,24 @@ export class RequestStore {
     return doc ? recordOf(doc) : undefined;
   }
 
-  async withStatus(status: RequestRecord['status'], limit: number): Promise<RequestRecord[]> {
-    const found = await this.requests.where('status', '==', status).limit(limit).get();
+  /** Up to `limit` records with the status, in request-id order, after the id `after` when given. */
+  async withStatus(status: RequestRecord['status'], limit: number, after?: string): Promise<RequestRecord[]> {
+    // A range filter rather than a query cursor: the emulator tests run on ignores cursors.
+    let query = this.requests.where('status', '==', status);
+    if (after !== undefined) query = query.where('request_id', '>', after);
+    const found = await query.orderBy('request_id').limit(limit).get();
     return found.docs.map(recordOf);
+  }
+
+  /** Where a paged scan (the reconciler's, per status) stopped: the last id it read, or undefined at the start. */
+  async cursor(name: string): Promise<string | undefined> {
+    const snapshot = await this.cursors.doc(name).get();
+    const after = snapshot.data()?.after as unknown;
+    return typeof after === 'string' ? after : undefined;
+  }
+
+  async setCursor(name: string, after: string | undefined): Promise<void> {
+    await this.cursors.doc(name).set({ after: after ?? null, updated_at: new Date().toISOString() });
   }
 
   /** Applies `change` to the current record in one transaction; a refused change writes nothing. */

@@ -90,3 +90,12 @@ export function connectorTimeouts(definitions: JobDefinitions): Record<string, n
     ]),
   );
 }
+
+/**
+ * The longest a whole workflow can run: every stage's connector timeout, one after another
+ * (Terraform's `sum(values(local.stage_timeouts))`, the DISPATCH_LEASE_SECONDS it deploys). An upper
+ * bound whatever runs in parallel, so a request's lease never runs out under a healthy workflow.
+ */
+export function workflowWorstCaseSeconds(definitions: JobDefinitions): number {
+  return Object.values(connectorTimeouts(definitions)).reduce((sum, seconds) => sum + seconds, 0);
+}

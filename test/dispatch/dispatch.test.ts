@@ -14,6 +14,7 @@ import { startRedis, type RedisServer } from '../support/redis-server.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 
 const MAX = 2;
+const BATCH = 5;
 let redis: RedisServer;
 let firestore: FirestoreEmulator;
 let workflows: WorkflowsFake;
@@ -33,6 +34,9 @@ before(async () => {
     DISPATCH_START_RETRIES: '2',
     DISPATCH_RETRY_DELAY_MS: '10',
     DISPATCH_LEASE_SECONDS: '14400',
+    QUEUE_MAX_ATTEMPTS: '3',
+    RECONCILE_BATCH: String(BATCH),
+    OUTPUT_PREFIX: 'gs://splatflow-results/requests/',
     AUTO_DISPATCH: 'false',
     AUTH_MODE: 'local',
   });
@@ -45,7 +49,11 @@ after(async () => {
   firestore.stop();
 });
 
-type Report = { started: Array<{ request_id: string; execution: string }>; returned: string[] };
+type Report = {
+  started: Array<{ request_id: string; execution: string }>;
+  returned: string[];
+  failed: Array<{ request_id: string; error: { code: string; message: string } }>;
+};
 type Queued = {
   status: string;
   attempts: number;
@@ -71,14 +79,16 @@ const record = async (id: string) => (await db.collection('requests').doc(id).ge
 const processingCount = async () =>
   (await call<{ counts: Record<string, number> }>(`${functions.url('queue')}/queue`)).body.counts.PROCESSING;
 
-async function enqueue(session: string): Promise<string> {
+async function enqueue(session: string, params?: Record<string, unknown>): Promise<string> {
   const response = await call<{ request_id: string }>(`${functions.url('queue')}/enqueue`, {
     method: 'POST',
-    body: { session_id: session, input: { uri: `gs://splatflow-uploads/uploads/${session}.mp4` } },
+    body: { session_id: session, input: { uri: `gs://splatflow-uploads/uploads/${session}.mp4` }, params },
   });
-  assert.equal(response.status, 201);
+  assert.equal(response.status, 201, JSON.stringify(response.body));
   return response.body.request_id;
 }
+
+const executionsOf = (id: string) => workflows.executions.filter((execution) => execution.argument.request_id === id);
 
 /** What the workflow does at its end: report COMPLETED, then its execution ends. */
 async function finish(id: string): Promise<void> {
@@ -149,7 +159,7 @@ describe('dispatch', () => {
     assert.equal(workflows.maxActive(), MAX);
   });
 
-  it('a start that keeps failing is retried, then the request goes back to QUEUED at its place', async () => {
+  it('a start that keeps failing is retried, goes back to QUEUED at its place, and fails after the most attempts', async () => {
     const id = await enqueue('flaky');
     const later = await enqueue('flaky-later');
     const callsBefore = workflows.createCalls();
@@ -162,20 +172,139 @@ describe('dispatch', () => {
     const inQueue = await queued(id);
     assert.equal(inQueue.status, 'QUEUED');
     assert.equal(inQueue.position, 1, 'it keeps its place ahead of later requests');
-    assert.equal(inQueue.attempts, 0, 'a start that never happened is not an attempt');
+    assert.equal(inQueue.attempts, 1, 'the attempt counts, so it cannot loop forever');
     const stored = await record(id);
     assert.equal(stored.status, 'QUEUED');
+    assert.equal(stored.attempts, 1);
     assert.equal(stored.error?.code, 'DISPATCH_FAILED');
-    assert.match(stored.error?.message ?? '', /UNAVAILABLE|unavailable/);
+    assert.match(stored.error?.message ?? '', /UNAVAILABLE/);
     assert.equal(stored.lease_id ?? undefined, undefined, 'the lease is gone');
     assert.equal(await processingCount(), 0);
 
-    // Workflows is back: it starts, in order.
-    const retried = await dispatch();
+    // Workflows keeps failing: the second round returns it again, the third (its last attempt) fails it
+    // and goes on to the request behind it.
+    workflows.failCreates(6);
+    assert.deepEqual((await dispatch()).returned, [id]);
+    const last = await dispatch();
     assert.deepEqual(
-      retried.started.map((entry) => entry.request_id),
-      [id, later],
+      last.failed.map((entry) => [entry.request_id, entry.error.code]),
+      [[id, 'DISPATCH_FAILED']],
     );
+    assert.match(last.failed[0]!.error.message, /attempt 3 of 3/);
+    assert.deepEqual(
+      last.started.map((entry) => entry.request_id),
+      [later],
+    );
+    assert.equal((await record(id)).status, 'FAILED');
+    assert.equal((await queued(id)).status, 'FAILED');
+    assert.equal(executionsOf(id).length, 0);
+  });
+
+  it('a start Workflows refuses (400) fails that request with its cause at once; the round goes on', async () => {
+    const refused = await enqueue('refused');
+    const behind = [await enqueue('behind-1'), await enqueue('behind-2')];
+    const callsBefore = workflows.createCalls();
+    workflows.failCreates(1, { code: 400, status: 'INVALID_ARGUMENT' });
+    const report = await dispatch();
+    assert.deepEqual(
+      report.failed.map((entry) => [entry.request_id, entry.error.code]),
+      [[refused, 'WORKFLOW_REFUSED']],
+    );
+    assert.deepEqual(report.started.map((entry) => entry.request_id).sort(), [...behind].sort());
+    assert.equal(workflows.createCalls() - callsBefore, 3, 'no retry of a refusal; one create each behind it');
+    const stored = await record(refused);
+    assert.equal(stored.status, 'FAILED');
+    assert.match(stored.error?.message ?? '', /INVALID_ARGUMENT/);
+    assert.equal((await queued(refused)).status, 'FAILED');
+    assert.equal(await processingCount(), MAX);
+  });
+
+  it("admission refuses params that would push the argument over Workflows' 32 KB; just under it starts", async () => {
+    const bytes = (params: Record<string, unknown>) =>
+      Buffer.byteLength(
+        JSON.stringify({
+          request_id: '00000000-0000-0000-0000-000000000000',
+          input_uri: 'gs://splatflow-uploads/uploads/big.mp4',
+          output_prefix: 'gs://splatflow-results/requests/00000000-0000-0000-0000-000000000000/',
+          params,
+        }),
+      );
+    const base = bytes({ note: '' });
+    const fitting = { note: 'x'.repeat(32_000 - base) };
+    const over = { note: 'x'.repeat(32_000 - base + 1) };
+    const before = (await db.collection('requests').count().get()).data().count;
+    const body = (params: Record<string, unknown>) => ({
+      session_id: 'big',
+      input: { uri: 'gs://splatflow-uploads/uploads/big.mp4' },
+      params,
+    });
+    const refusedEnqueue = await call<{ error: { code: string; message: string } }>(
+      `${functions.url('queue')}/enqueue`,
+      { method: 'POST', body: body(over) },
+    );
+    const refusedTrigger = await call<{ error: { code: string; message: string } }>(
+      `${functions.url('trigger')}/trigger-reconstruction`,
+      { method: 'POST', body: body(over), headers: { 'X-Splatflow-Caller': 'big@example.com' } },
+    );
+    for (const refused of [refusedEnqueue, refusedTrigger]) {
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.error.code, 'PARAMS_TOO_LARGE');
+      assert.match(refused.body.error.message, /32001 bytes; Workflows accepts at most 32000/);
+    }
+    assert.equal((await db.collection('requests').count().get()).data().count, before, 'nothing recorded');
+
+    const id = await enqueue('big', fitting);
+    const report = await dispatch();
+    assert.deepEqual(
+      report.started.map((entry) => entry.request_id),
+      [id],
+      'Workflows takes the largest argument admission lets through',
+    );
+  });
+
+  it('a create whose answer was lost is not repeated: the retry finds the execution by its label', async () => {
+    const id = await enqueue('lost-answer');
+    const callsBefore = workflows.createCalls();
+    workflows.loseCreateAnswers(1);
+    const report = await dispatch();
+    assert.deepEqual(
+      report.started.map((entry) => entry.request_id),
+      [id],
+    );
+    assert.equal(workflows.createCalls() - callsBefore, 1, 'created once');
+    const [only, ...others] = executionsOf(id);
+    assert.equal(others.length, 0, 'exactly one execution for the request');
+    assert.deepEqual(only!.labels, { request_id: id });
+    assert.equal((await record(id)).execution, only!.name);
+  });
+});
+
+describe('a dispatcher crash between creating the execution and recording it', () => {
+  it('the next dispatch adopts the running execution instead of starting a second one', async () => {
+    const id = await enqueue('crash-after-create');
+    // What the crashed dispatcher did before dying: create the labelled execution. Its start lease then
+    // ran out and the request went back to QUEUED, where it is now.
+    const argument = {
+      request_id: id,
+      input_uri: 'gs://splatflow-uploads/uploads/crash-after-create.mp4',
+      output_prefix: `gs://splatflow-results/requests/${id}/`,
+      params: {},
+    };
+    const parent = 'projects/splatflow-test/locations/europe-west4/workflows/reconstruct-test';
+    const created = await call<{ name: string }>(`http://${workflows.host}/v1/${parent}/executions`, {
+      method: 'POST',
+      body: { argument: JSON.stringify(argument), labels: { request_id: id } },
+    });
+    assert.equal(created.status, 200);
+    const callsBefore = workflows.createCalls();
+
+    const report = await dispatch();
+    assert.deepEqual(report.started, [{ request_id: id, execution: created.body.name }]);
+    assert.equal(workflows.createCalls(), callsBefore, 'no second create');
+    assert.equal(executionsOf(id).length, 1);
+    const stored = await record(id);
+    assert.equal(stored.status, 'PROCESSING');
+    assert.equal(stored.execution, created.body.name);
   });
 });
 
@@ -215,6 +344,25 @@ describe('reconcile', () => {
       started.started.map((entry) => entry.request_id),
       [id],
     );
+  });
+
+  it(`restores every lost request over several runs when more than a batch (${BATCH}) were lost`, async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3 * BATCH - 2; i++) ids.push(await enqueue(`lost-many-${i}`));
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    await client.flushAll();
+    await client.close();
+
+    const runs: string[][] = [];
+    for (let run = 0; run < 4; run++) runs.push((await reconcile()).requeued);
+    assert.deepEqual(
+      runs.map((requeued) => requeued.length),
+      [BATCH, BATCH, BATCH - 2, 0],
+      'each run takes up where the last one stopped',
+    );
+    assert.deepEqual(runs.flat().sort(), [...ids].sort());
+    for (const id of ids) assert.equal((await queued(id)).status, 'QUEUED');
   });
 
   it('settles PROCESSING records whose execution ended without reporting', async () => {

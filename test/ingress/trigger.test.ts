@@ -467,6 +467,24 @@ describe('POST /trigger-reconstruction', () => {
     assert.equal(other.status, 202);
   });
 
+  it('50 identical concurrent calls all get the one request; retries do not use up the rate limit', async () => {
+    const email = newCaller();
+    const headers = await auth(email);
+    const url = `${functions.url('trigger')}/trigger-reconstruction`;
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => call<Body>(url, { method: 'POST', body: body('retried'), headers })),
+    );
+    assert.deepEqual([...new Set(responses.map((response) => response.status))], [202]);
+    assert.equal(new Set(responses.map((response) => response.body.request_id)).size, 1);
+    assert.equal(new Set(responses.map((response) => response.body.callback_token)).size, 1);
+    assert.equal(responses.filter((response) => response.body.duplicate === false).length, 1);
+    assert.equal((await db.collection('requests').where('owner', '==', email).get()).size, 1);
+    // Only the first counted: 9 more distinct requests fit this minute's 10, the next does not.
+    const more = await Promise.all(Array.from({ length: 10 }, (_, i) => trigger(email, body(`after-retries-${i}`))));
+    assert.equal(more.filter((response) => response.status === 202).length, 9);
+    assert.equal(more.filter((response) => response.status === 429).length, 1);
+  });
+
   it('the same body twice answers the same request and token; another caller gets its own', async () => {
     const email = newCaller();
     const first = await trigger(email, body('repeat', { params: { a: 1, b: { c: 2, d: 3 } } }, email));

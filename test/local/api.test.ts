@@ -12,6 +12,7 @@ import * as functions from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { ExecutionsClient } from '@google-cloud/workflows';
 import { PassThroughClient } from 'google-auth-library';
+import { ARGUMENT_LIMIT_BYTES } from '../../functions/dispatch/argument.js';
 import { createLogger } from '../../lib/log.js';
 import { startLocalApi, type LocalApi } from '../../local/api.js';
 import { LocalBucket } from '../../local/bucket.js';
@@ -116,6 +117,34 @@ describe('Workflows Executions API', () => {
       client.createExecution({ parent: PARENT, execution: { argument: '{not json' } }),
       (error: { code: number; message: string }) => error.code === 400 && /not valid JSON/.test(error.message),
     );
+  });
+
+  it("refuses an argument over Workflows' 32 KB limit as Workflows does, and takes one at the limit", async () => {
+    const at = JSON.stringify({ name: 'x'.repeat(ARGUMENT_LIMIT_BYTES - '{"name":""}'.length) });
+    assert.equal(Buffer.byteLength(at), ARGUMENT_LIMIT_BYTES);
+    const [created] = await client.createExecution({ parent: PARENT, execution: { argument: at } });
+    await api.settled(created.name!);
+    await assert.rejects(
+      client.createExecution({ parent: PARENT, execution: { argument: `${at} ` } }),
+      (error: { code: number; message: string }) => error.code === 400 && /INVALID_ARGUMENT/.test(error.message),
+    );
+  });
+
+  it('lists executions by label and state, newest first, as executions.list filters them', async () => {
+    const label = (value: string) => ({
+      parent: PARENT,
+      execution: { argument: '{"name":"l"}', labels: { request_id: value } },
+    });
+    const [first] = await client.createExecution(label('req-a'));
+    const [second] = await client.createExecution(label('req-a'));
+    await client.createExecution(label('req-b'));
+    const list = async (filter: string) =>
+      (await client.listExecutions({ parent: PARENT, filter }, { autoPaginate: false }))[0].map((e) => e.name);
+    assert.deepEqual(await list('labels.request_id="req-a"'), [second.name, first.name]);
+    await api.settled(first.name!);
+    await api.settled(second.name!);
+    assert.deepEqual(await list('labels.request_id="req-a" AND (state="ACTIVE" OR state="QUEUED")'), []);
+    await assert.rejects(list('labels.request_id:"req"'), (error: { code: number }) => error.code === 400);
   });
 });
 

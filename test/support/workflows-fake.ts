@@ -1,10 +1,14 @@
 /**
  * A local Workflows Executions API (v1 REST, the wire protocol the ExecutionsClient's REST
- * transport speaks): create and get executions. Tests end executions, make creates fail, and read
- * what was started; it also records the most executions ever ACTIVE at once.
+ * transport speaks): create, get and list (with `filter`) executions, refusing an argument over
+ * the documented size limit with 400 INVALID_ARGUMENT as Workflows does. Tests end executions,
+ * make creates fail or lose their answers, and read what was started; it also records the most
+ * executions ever ACTIVE at once.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { ARGUMENT_LIMIT_BYTES } from '../../functions/dispatch/argument.js';
+import { executionFilter } from '../../local/workflows/list-filter.js';
 
 /** Enum numbers of google.cloud.workflows.executions.v1.Execution.State. */
 const STATE_NUMBERS: Record<string, number> = { ACTIVE: 1, SUCCEEDED: 2, FAILED: 3, CANCELLED: 4 };
@@ -12,6 +16,7 @@ const STATE_NUMBERS: Record<string, number> = { ACTIVE: 1, SUCCEEDED: 2, FAILED:
 export interface FakeExecution {
   name: string;
   argument: Record<string, unknown>;
+  labels: Record<string, string>;
   state: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
   startTime: string;
   endTime?: string;
@@ -24,8 +29,10 @@ export interface WorkflowsFake {
   executions: FakeExecution[];
   active(): FakeExecution[];
   maxActive(): number;
-  /** The next `count` create calls answer 503 UNAVAILABLE. */
-  failCreates(count: number): void;
+  /** The next `count` create calls answer 503 UNAVAILABLE, or the given error (e.g. 400 INVALID_ARGUMENT). */
+  failCreates(count: number, error?: { code: number; status: string }): void;
+  /** The next `count` create calls create their execution, then lose the answer (the connection drops). */
+  loseCreateAnswers(count: number): void;
   /** Create calls made, successful or not. */
   createCalls(): number;
   end(
@@ -52,6 +59,8 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 export async function startWorkflowsFake(): Promise<WorkflowsFake> {
   const executions: FakeExecution[] = [];
   let failing = 0;
+  let failure = { code: 503, status: 'UNAVAILABLE' };
+  let losing = 0;
   let creates = 0;
   let maxActive = 0;
   const active = () => executions.filter((execution) => execution.state === 'ACTIVE');
@@ -73,19 +82,50 @@ export async function startWorkflowsFake(): Promise<WorkflowsFake> {
         const body = await readJson(req);
         if (failing > 0) {
           failing--;
-          return googleError(res, 503, 'UNAVAILABLE', 'The service is currently unavailable.');
+          return googleError(res, failure.code, failure.status, `create refused (${failure.status})`);
         }
         if (typeof body.argument !== 'string') return googleError(res, 400, 'INVALID_ARGUMENT', 'argument required');
+        const size = Buffer.byteLength(body.argument, 'utf8');
+        if (size > ARGUMENT_LIMIT_BYTES) {
+          return googleError(res, 400, 'INVALID_ARGUMENT', `argument is ${size} bytes; the limit is 32KB`);
+        }
         const execution: FakeExecution = {
           name: `${create[1]}/executions/${randomUUID()}`,
           argument: JSON.parse(body.argument) as Record<string, unknown>,
+          labels: { ...(body.labels as Record<string, string> | undefined) },
           state: 'ACTIVE',
           startTime: new Date().toISOString(),
         };
         executions.push(execution);
         maxActive = Math.max(maxActive, active().length);
+        if (losing > 0) {
+          losing--;
+          return res.socket?.destroy();
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(JSON.stringify(wire(execution, numericEnums)));
+      }
+      if (req.method === 'GET' && create) {
+        let matches;
+        try {
+          matches = executionFilter(url.searchParams.get('filter') ?? '');
+        } catch (error) {
+          return googleError(res, 400, 'INVALID_ARGUMENT', (error as Error).message);
+        }
+        // Newest first, as the API orders them.
+        const found = executions.filter(
+          (execution) => execution.name.startsWith(`${create[1]}/`) && matches(execution),
+        );
+        const pageSize = Number(url.searchParams.get('pageSize') ?? 100) || 100;
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(
+          JSON.stringify({
+            executions: found
+              .reverse()
+              .slice(0, pageSize)
+              .map((execution) => wire(execution, numericEnums)),
+          }),
+        );
       }
       if (req.method === 'GET' && get) {
         const execution = executions.find((candidate) => candidate.name === get[1]);
@@ -105,8 +145,12 @@ export async function startWorkflowsFake(): Promise<WorkflowsFake> {
     executions,
     active,
     maxActive: () => maxActive,
-    failCreates(count) {
+    failCreates(count, error = { code: 503, status: 'UNAVAILABLE' }) {
       failing = count;
+      failure = error;
+    },
+    loseCreateAnswers(count) {
+      losing = count;
     },
     createCalls: () => creates,
     end(name, outcome) {

@@ -6,12 +6,18 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { LocalBucket } from '../../local/bucket.js';
-import { connectorTimeouts, loadDefinitions, START_HEADROOM_SECONDS } from '../../local/jobs/definitions.js';
+import {
+  connectorTimeouts,
+  loadDefinitions,
+  START_HEADROOM_SECONDS,
+  workflowWorstCaseSeconds,
+} from '../../local/jobs/definitions.js';
 import { reconstructInterpreter, workflowEnv } from '../../local/runtime.js';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
+import { loadIngressConfig } from '../../functions/ingress/config.js';
 import { createLogger } from '../../lib/log.js';
 import {
   type Body,
@@ -242,6 +248,7 @@ const DEPLOYED: Record<string, string> = {
   'google_storage_bucket.this["work"].name': 'test-project-splatflow-work',
   'join(",", local.input_locations)': 'gs://test-project-splatflow-uploads/uploads/',
   'var.project_id': 'test-project',
+  'tostring(sum(values(local.stage_timeouts)))': String(workflowWorstCaseSeconds(loadDefinitions())),
 };
 
 /** Terraform's function environment with every `${…}` replaced by a default or a deployed-like value. */
@@ -302,11 +309,12 @@ describe('workflow', () => {
     assert.equal(resource(tf, 'google_cloud_run_v2_job', 'stage').name, '${var.name_prefix}-${each.key}');
     // The rule and headroom of local/jobs/definitions.ts (connectorTimeouts, START_HEADROOM_SECONDS).
     const { gpu, cpu } = START_HEADROOM_SECONDS;
+    assert.equal(env.STAGE_TIMEOUTS, '${jsonencode(local.stage_timeouts)}');
     assert.ok(
-      (env.STAGE_TIMEOUTS ?? '').includes(
+      String(tf.locals.stage_timeouts).includes(
         `for name, stage in local.stages : name => (stage.timeout_seconds + (stage.gpu > 0 ? ${gpu} : ${cpu})) * (stage.max_retries + 1)`,
       ),
-      env.STAGE_TIMEOUTS,
+      String(tf.locals.stage_timeouts),
     );
     const yaml = readFileSync(yamlPath, 'utf8');
     for (const [, name] of yaml.matchAll(/sys\.get_env\(\s*"([^"]+)"\s*\)/g)) {
@@ -337,6 +345,24 @@ describe('workflow', () => {
       ]),
     );
     assert.deepEqual(connectorTimeouts(loaded), byTerraformRule);
+  });
+
+  it("leases a running request for the workflow's worst case, so a slow healthy one never runs twice", () => {
+    const env = tf.locals.function_env as Record<string, string>;
+    assert.equal(env.DISPATCH_LEASE_SECONDS, '${tostring(sum(values(local.stage_timeouts)))}');
+    const worst = workflowWorstCaseSeconds(loadDefinitions());
+    const byTerraformRule = Object.values(definitions.stages).reduce(
+      (sum, stage) => sum + stage.timeout_seconds * (stage.max_retries + 1),
+      0,
+    );
+    assert.equal(worst, byTerraformRule);
+    // The functions accept it, and even a deployment that leaves it unset gets a lease this long.
+    assert.equal(loadIngressConfig({ DISPATCH_LEASE_SECONDS: String(worst) }).DISPATCH_LEASE_SECONDS, worst);
+    assert.ok(loadIngressConfig({}).DISPATCH_LEASE_SECONDS >= worst, 'the default covers the worst case');
+  });
+
+  it('deploys the functions with NODE_ENV=production', () => {
+    assert.equal((tf.locals.function_env as Record<string, string>).NODE_ENV, 'production');
   });
 });
 

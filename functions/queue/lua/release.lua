@@ -1,7 +1,8 @@
 -- KEYS: request, queue, leases, counts
 -- ARGV: id, lease_id, error_json
 -- A PROCESSING request whose work never started (its workflow execution could not be created)
--- goes back to its original place in the queue; the attempt does not count.
+-- goes back to its original place in the queue. The attempt counts: a start that keeps failing
+-- must end after the most attempts, not be tried forever.
 -- Returns { 'OK' } or { reason, current_status }.
 local key = KEYS[1]
 local fields, refusal = held(key, ARGV[2], 'priority', 'seq')
@@ -10,6 +11,5 @@ if not fields then
 end
 local priority = tonumber(fields[3])
 requeue(key, ARGV[1], KEYS[2], KEYS[3], now_ms(), priority, tonumber(fields[4]), ARGV[3])
-redis.call('HINCRBY', key, 'attempts', -1)
 move(KEYS[4], 'PROCESSING', 'QUEUED', priority)
 return { 'OK' }
