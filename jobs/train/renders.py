@@ -65,7 +65,11 @@ def comparison(truth: torch.Tensor, rendered: torch.Tensor, caption: str) -> PIL
     canvas = PILImage.new("RGB", (2 * size[0], size[1] + LABEL_HEIGHT), (20, 20, 20))
     canvas.paste(left, (0, 0))
     canvas.paste(right, (size[0], 0))
-    ImageDraw.Draw(canvas).text((6, size[1] + 5), caption, fill=(235, 235, 235), font=_font(14))
+    draw, font = ImageDraw.Draw(canvas), _font(14)
+    for x, label in ((0, "ground truth"), (size[0], "render")):
+        draw.rectangle((x, 0, x + 8 + 8 * len(label), 16), fill=(20, 20, 20))
+        draw.text((x + 4, 2), label, fill=(235, 235, 235), font=font)
+    draw.text((6, size[1] + 5), caption, fill=(235, 235, 235), font=font)
     return canvas
 
 
@@ -84,7 +88,7 @@ def write_comparisons(folder: Path, backend: Backend, params: Params, views: lis
         rendered = render_rgb(backend, params, view, sh_degree)
         scores = {"psnr": round(psnr(rendered, view.image), 3), "ssim": round(float(ssim(rendered, view.image)), 4)}
         name = f"{Path(view.name).stem}.png"
-        caption = f"{view.name}: ground truth | render   PSNR {scores['psnr']:.2f} dB   SSIM {scores['ssim']:.3f}"
+        caption = f"{view.name}  PSNR {scores['psnr']:.2f} dB  SSIM {scores['ssim']:.3f}"
         comparison(view.image, rendered, caption).save(folder / name)
         entries.append({"file": f"{folder.name}/{name}", "camera": view.name, **scores})
     return entries
