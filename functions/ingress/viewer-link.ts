@@ -2,7 +2,9 @@
  * The link to a completed request's viewer page (written by the export stage): a signed URL of the
  * page with signed URLs of the files it reads in its fragment (`#export/scene.spz=URL&…`), so the
  * bucket stays private and the page, served by Cloud Storage from the same origin as the files,
- * needs no CORS. A fragment never reaches a server, so the file URLs stay out of access logs.
+ * needs no CORS (the Node client signs path-style URLs, https://storage.googleapis.com/BUCKET/OBJECT:
+ * https://cloud.google.com/storage/docs/access-control/signing-urls-with-helpers). A fragment never
+ * reaches a server, so the file URLs stay out of access logs.
  */
 import { VIEWER_FILES } from '../../jobs/export/viewer-data.js';
 import type { SignUrl } from '../storage/signed-urls.js';
