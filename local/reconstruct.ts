@@ -1,8 +1,9 @@
 /**
- * `npm run reconstruct -- VIDEO [--out DIR] [--preset preview]`: a video (or a .zip of photos) becomes a splat and a mesh on
- * this machine. Starts the local stack, puts the video into the local bucket and submits it through the
+ * `npm run reconstruct -- VIDEO [--out DIR] [--preset preview] [--view]`: a video (or a .zip of photos) becomes a splat
+ * and a mesh on this machine. Starts the local stack, puts the video into the local bucket and submits it through the
  * `trigger` function as a client would, follows the request's status, prints where the outputs are,
- * and stops the stack. A FAILED request prints its stage and cause and exits 1; refused arguments exit 2.
+ * and stops the stack; with `--view` it then serves the viewer page and prints its URL until Ctrl-C.
+ * A FAILED request prints its stage and cause and exits 1; refused arguments exit 2.
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -22,6 +23,7 @@ import {
   type TrainPreset,
 } from './reconstruct/params.js';
 import { startStack } from './stack.js';
+import { serveViewer } from './viewer-server.js';
 
 const BUCKET = 'splatflow-local';
 const CALLER = 'local-user@localhost';
@@ -43,7 +45,7 @@ function positiveInteger(name: string, value: string | undefined): number | unde
   return Number(value);
 }
 
-function choices(): { video: string; out: string; choices: RunChoices; verbose: boolean } {
+function choices(): { video: string; out: string; choices: RunChoices; verbose: boolean; view: boolean } {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
@@ -52,11 +54,12 @@ function choices(): { video: string; out: string; choices: RunChoices; verbose: 
       frames: { type: 'string' },
       iterations: { type: 'string' },
       verbose: { type: 'boolean', default: false },
+      view: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) {
     throw new UsageError(
-      'usage: npm run reconstruct -- VIDEO [--out DIR] [--preset preview|standard|high] [--frames N] [--iterations N] [--verbose]',
+      'usage: npm run reconstruct -- VIDEO [--out DIR] [--preset preview|standard|high] [--frames N] [--iterations N] [--verbose] [--view]',
     );
   }
   if (!(TRAIN_PRESETS as readonly string[]).includes(values.preset)) {
@@ -67,6 +70,7 @@ function choices(): { video: string; out: string; choices: RunChoices; verbose: 
     video: resolve(positionals[0]!),
     out: resolve(values.out),
     verbose: values.verbose,
+    view: values.view,
     choices: {
       preset: values.preset as TrainPreset,
       frames: positiveInteger('frames', values.frames),
@@ -87,6 +91,17 @@ async function readJson(path: string): Promise<unknown> {
   } catch {
     return undefined;
   }
+}
+
+/** Serves the request's viewer until Ctrl-C (SIGINT) or SIGTERM. */
+async function view(folder: string, print: (line: string) => void): Promise<void> {
+  const server = await serveViewer(folder);
+  print(`viewer: ${server.url} (serving until Ctrl-C)`);
+  await new Promise<void>((stop) => {
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
 }
 
 async function main(): Promise<number> {
@@ -124,6 +139,7 @@ async function main(): Promise<number> {
     },
   });
   const stack = await startStack({ data: run.out, bucket: BUCKET, apiPort: 0, log });
+  let viewed: string;
   try {
     const object = `inputs/${Date.now()}/${basename(run.video)}`;
     await stack.bucket.write(BUCKET, object, createReadStream(run.video), 'video/mp4');
@@ -175,10 +191,14 @@ async function main(): Promise<number> {
     print(`  mesh (.ply):       ${files.mesh_ply}`);
     print(`  mesh (.glb):       ${files.mesh_glb}`);
     print(`  report:            ${files.report}`);
-    return 0;
+    print(`  viewer page:       ${files.viewer}`);
+    if (!run.view) print('  (add --view to serve it and open it in a browser)');
+    viewed = folder;
   } finally {
     await stack.stop();
   }
+  if (run.view) await view(viewed, print);
+  return 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

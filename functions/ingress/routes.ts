@@ -21,6 +21,7 @@ import { rateLimited, type AdmissionGate } from './gate.js';
 import type { IdentifyCaller } from './identity.js';
 import { checkInput, type InputRules } from './inputs.js';
 import { statusQuerySchema, triggerSchema, type TriggerBody } from './schemas.js';
+import { viewerLink } from './viewer-link.js';
 import { hashToken, newCallbackToken, TOKEN_PATTERN, tokenMatches } from './tokens.js';
 import { randomUUID } from 'node:crypto';
 
@@ -167,6 +168,8 @@ export function statusRoute(deps: { store: RequestStore; sign: SignUrl; log: Log
       error: record.error,
       outputs:
         record.status === 'COMPLETED' && record.outputs ? await signedOutputs(record.outputs, deps.sign) : undefined,
+      viewer_url:
+        record.status === 'COMPLETED' && record.outputs ? await viewerLink(record.outputs, deps.sign) : undefined,
     });
   });
 }

@@ -49,12 +49,31 @@ export interface Report {
   skipped: string[];
   tools: Record<string, string>;
   outputs: Record<string, { bytes: number }>;
+  /** The request's user-facing files by path under the request folder, with their size and format. */
+  files: Record<string, ReportFile>;
+  /** Pictures from the trainer's renderer (paths under the request folder). */
+  renders: ReportRenders;
+  /** The viewer page and the files it reads by URL (paths under the request folder). */
+  viewer: { page: string; scene: string; mesh: string | null };
+}
+
+export interface ReportFile {
+  bytes: number;
+  format: string;
+}
+
+export interface ReportRenders {
+  thumbnail: { file: string; camera: string; width: number; height: number };
+  heldout: { file: string; camera: string; psnr: number; ssim: number }[];
 }
 
 export function buildReport(input: {
   requestId: string;
   manifests: Partial<Record<string, unknown>>;
   outputs: Record<string, { bytes: number }>;
+  files: Report['files'];
+  renders: Report['renders'];
+  viewer: Report['viewer'];
   now?: Date;
 }): Report {
   const stages: Report['stages'] = [];
@@ -85,5 +104,8 @@ export function buildReport(input: {
     skipped,
     tools: Object.assign({}, ...stages.map((s) => s.tools)) as Record<string, string>,
     outputs: input.outputs,
+    files: input.files,
+    renders: input.renders,
+    viewer: input.viewer,
   };
 }

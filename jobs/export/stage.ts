@@ -1,19 +1,28 @@
 /**
- * export: the train stage's 3DGS `.ply` (and the sfm stage's training cameras, when that stage
- * finished) → web formats, thumbnails and `report.json` under `{prefix}export/` (run-export.ts).
+ * export: the train stage's 3DGS `.ply` and renders (and the sfm stage's training cameras, when that
+ * stage finished) → web formats, thumbnails, the viewer page and `report.json` under
+ * `{prefix}export/` (run-export.ts).
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Ajv } from 'ajv';
 import { InputRefused } from '../runtime/errors.js';
 import { STAGES, type StageName } from '../runtime/contract.js';
 import { defineStage } from '../runtime/stage.js';
 import { joinUri } from '../runtime/storage.js';
 import { ExportInputError, runExport } from './run-export.js';
-import { exportMetricsSchema, exportParamsSchema, type ExportMetrics, type ExportParams } from './schema.js';
+import {
+  exportMetricsSchema,
+  exportParamsSchema,
+  trainRendersSchema,
+  type ExportMetrics,
+  type ExportParams,
+} from './schema.js';
 
 /** The train stage's output this stage reads (jobs/README.md). */
 export const TRAINED_PLY = 'point_cloud.ply';
 /** The sfm stage's PINHOLE model of the training cameras, without the images. */
 const UNDISTORTED_SPARSE = 'undistorted/sparse/';
+const validRenders = new Ajv({ allErrors: true }).compile(trainRendersSchema);
 
 export const exportStage = defineStage<ExportParams, ExportMetrics>({
   name: 'export',
@@ -24,7 +33,17 @@ export const exportStage = defineStage<ExportParams, ExportMetrics>({
     const train = await ctx.readManifest('train');
     const trainFolder = joinUri(ctx.contract.requestPrefix, 'train');
     if (!train) throw new InputRefused(`stage train has not finished: no ${joinUri(trainFolder, 'manifest.json')}`);
+    const renders = train.metrics['renders'];
+    if (!validRenders(renders)) {
+      const why = validRenders.errors?.[0];
+      throw new InputRefused(
+        `the train stage's manifest has no valid metrics.renders (${why ? `${why.instancePath || '/'} ${why.message ?? ''}` : 'missing'}): run the train stage again`,
+      );
+    }
     const ply = await ctx.fetchInput(joinUri(trainFolder, TRAINED_PLY), join('train', TRAINED_PLY));
+    for (const { file } of [renders.thumbnail, ...renders.heldout]) {
+      await ctx.fetchInput(joinUri(trainFolder, file), join('train', file));
+    }
     const earlier = STAGES.filter((stage): stage is StageName => stage !== 'export' && stage !== 'train');
     const manifests: Record<string, unknown> = { train };
     for (const stage of earlier) {
@@ -37,6 +56,8 @@ export const exportStage = defineStage<ExportParams, ExportMetrics>({
     const result = await runExport({
       requestId: ctx.contract.requestId,
       plyPath: ply.path,
+      renders,
+      rendersDir: dirname(ply.path),
       sparseDir: sfm && join(sfm.dir, UNDISTORTED_SPARSE),
       manifests,
       outDir: ctx.outDir,

@@ -56,6 +56,8 @@ async function listFiles(dir: string): Promise<string[]> {
 }
 
 const CONTENT_TYPES: Record<string, string> = {
+  // A browser shows the export's viewer page only when it is served as HTML.
+  '.html': 'text/html; charset=utf-8',
   '.json': 'application/json',
   '.jpg': 'image/jpeg',
   '.png': 'image/png',

@@ -1,5 +1,6 @@
 """The train stage: `{prefix}sfm/undistorted/` (COLMAP sparse model + undistorted images) → `{prefix}train/`
-point_cloud.ply (standard 3DGS), cameras.json (the views at training resolution, for mesh) and manifest.json."""
+point_cloud.ply (standard 3DGS), cameras.json (the views at training resolution, for mesh), thumbnail.png and
+heldout/*.png (renders.py) and manifest.json."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from .depth import read_depth_frames
 from .mcmc import check_backend
 from .ply import write_splat_ply
 from .presets import settings_from_params
+from .renders import write_comparisons, write_thumbnail
 from .trainer import evaluate, load_views, train
 
 
@@ -106,6 +108,11 @@ def main(ctx: Context) -> None:
     cameras = scratch / "cameras.json"
     cameras.write_text(json.dumps(cameras_json(views)))
     ctx.put(cameras, "cameras.json")
+    thumbnail = write_thumbnail(scratch / "thumbnail.png", backend, result.params, views, result.sh_degree)
+    ctx.put(scratch / "thumbnail.png", "thumbnail.png")
+    heldout = write_comparisons(scratch / "heldout", backend, result.params, views, result.sh_degree)
+    for entry in heldout:
+        ctx.put(scratch / entry["file"], entry["file"])
     ctx.write_manifest({
         "preset": preset, "backend": backend.name, "settings": asdict(settings),
         "gaussians": len(p["means"]), "sh_degree": result.sh_degree, "input_points": len(model.xyz),
@@ -116,6 +123,8 @@ def main(ctx: Context) -> None:
         "resumed_from_step": result.resumed_from, "loss_by_tenth": result.losses,
         # LPIPS needs pretrained network weights, which these images do not carry: reported as null.
         "quality": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},
+        # File names under this stage's folder: the thumbnail and, per held-out view, ground truth | render.
+        "renders": {"thumbnail": thumbnail, "heldout": heldout},
     })  # fmt: skip
     # Only a run that has not finished resumes from it; kept after the manifest, it would be the biggest file left.
     checkpoints.remove()

@@ -94,6 +94,15 @@ class TrainStageTest(unittest.TestCase):
         self.assertEqual(len(cameras), 16)
         self.assertEqual((cameras[0]["width"], cameras[0]["height"]), (64, 48))
 
+        # Pictures from the trainer's renderer (test_renders.py): the thumbnail, one comparison per held-out view.
+        renders = manifest["renders"]
+        self.assertEqual(renders["thumbnail"]["file"], "thumbnail.png")
+        self.assertEqual(len(renders["heldout"]), 2)
+        for entry in [renders["thumbnail"], *renders["heldout"]]:
+            self.assertTrue((prefix / "train" / entry["file"]).is_file(), entry)
+        mean_psnr = sum(e["psnr"] for e in renders["heldout"]) / 2
+        self.assertAlmostEqual(mean_psnr, manifest["quality"]["test"]["psnr"], delta=0.01)
+
     def test_resumes_from_its_checkpoint_after_being_killed(self):
         prefix = self.fresh_prefix("resume")
         params = {"iterations": 90, "checkpoint_every": 30, "densify_from": 20, "densify_until": 80}

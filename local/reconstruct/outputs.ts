@@ -3,6 +3,7 @@
  * and the figures of its report.json a user looks for first.
  */
 import { join } from 'node:path';
+import { VIEWER_FILES } from '../../jobs/export/viewer-data.js';
 
 /** The user-facing files under a request's folder, by the stage contract's names. */
 export function outputPaths(requestFolder: string) {
@@ -12,6 +13,7 @@ export function outputPaths(requestFolder: string) {
     mesh_ply: join(requestFolder, 'mesh', 'mesh.ply'),
     mesh_glb: join(requestFolder, 'mesh', 'mesh.glb'),
     report: join(requestFolder, 'export', 'report.json'),
+    viewer: join(requestFolder, VIEWER_FILES.page),
   };
 }
 

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import sharp from 'sharp';
 import type { Report } from '../../jobs/export/report.js';
 import type { ExportMetrics } from '../../jobs/export/schema.js';
 import { sha256File } from '../../jobs/runtime/checksum.js';
@@ -55,6 +56,27 @@ async function finishedStage(
 }
 
 const splats = scene();
+const png = (width: number, height: number) =>
+  sharp({ create: { width, height, channels: 3, background: [90, 120, 200] } })
+    .png()
+    .toBuffer();
+/** A finished train stage: the splat, its renders (jobs/train/renders.py) and the manifest listing them. */
+async function finishedTrain(prefix: string): Promise<void> {
+  const renders = {
+    thumbnail: { file: 'thumbnail.png', camera: 'b.jpg', width: 512, height: 384 },
+    heldout: [{ file: 'heldout/a.png', camera: 'a.jpg', psnr: 22.1, ssim: 0.7 }],
+  };
+  await finishedStage(
+    prefix,
+    'train',
+    {
+      'point_cloud.ply': gaussianPly(splats),
+      'thumbnail.png': await png(512, 384),
+      'heldout/a.png': await png(256, 96),
+    },
+    { metrics: { psnr: 24.5, renders } },
+  );
+}
 
 describe('export stage after finished sfm and train stages', () => {
   const prefix = () => join(work, 'done', 'req') + '/';
@@ -74,41 +96,46 @@ describe('export stage after finished sfm and train stages', () => {
       },
       { tools: { colmap: '3.8' }, metrics: { images_registered: 2 } },
     );
-    await finishedStage(prefix(), 'train', { 'point_cloud.ply': gaussianPly(splats) }, { metrics: { psnr: 24.5 } });
+    await finishedTrain(prefix());
     run = await runStageProcess('export', { input: 'unused', prefix: prefix(), params: { thumbnail_size: 256 } });
   });
 
-  it('exits 0 with the web formats, cameras, thumbnails and report under {prefix}export/', async () => {
+  it('exits 0 with the web formats, cameras, thumbnails, viewer and report under {prefix}export/', async () => {
     assert.equal(run.code, 0, run.stderr);
     const out = join(prefix(), 'export');
     const manifest = await readManifest(join(out, 'manifest.json'));
     assert.deepEqual(manifest.outputs.map((o) => o.path).sort(), [
       'cameras.json',
       'report.json',
+      'scene.sog',
       'scene.splat',
       'scene.spz',
       'thumbnail.png',
       'thumbnail_small.png',
+      'viewer/index.html',
     ]);
     for (const output of manifest.outputs) assert.equal((await stat(join(out, output.path))).size, output.size);
     const metrics = manifest.metrics as unknown as ExportMetrics;
     assert.equal(metrics.splats, splats.length);
     assert.equal(metrics.cameras, 2);
-    assert.equal(metrics.thumbnail_from_camera, true);
+    assert.deepEqual([metrics.thumbnail_camera, metrics.thumbnail_width, metrics.heldout_views], ['b.jpg', 256, 1]);
     assert.match(manifest.tools['splat-transform'] ?? '', /^\d/);
-    for (const phase of ['fetch_input', 'spz_s', 'thumbnail_s', 'upload']) assert.ok(phase in manifest.timings, phase);
+    for (const phase of ['fetch_input', 'spz_s', 'sog_s', 'thumbnail_s', 'upload'])
+      assert.ok(phase in manifest.timings, phase);
     const cameras = JSON.parse(await readFile(join(out, 'cameras.json'), 'utf8')) as unknown[];
     assert.equal(cameras.length, 2);
   });
 
-  it('reads the trained splat and the camera model, not the undistorted images', async () => {
+  it('reads the trained splat, its renders and the camera model, not the undistorted images', async () => {
     const manifest = await readManifest(join(prefix(), 'export', 'manifest.json'));
     const inputs = manifest.inputs.map((i) => i.path.slice(prefix().length)).sort();
     assert.deepEqual(inputs, [
       'sfm/undistorted/sparse/cameras.txt',
       'sfm/undistorted/sparse/images.txt',
       'sfm/undistorted/sparse/points3D.txt',
+      'train/heldout/a.png',
       'train/point_cloud.ply',
+      'train/thumbnail.png',
     ]);
   });
 
@@ -126,7 +153,8 @@ describe('export stage after finished sfm and train stages', () => {
 describe('export stage refusals', () => {
   it('refuses a train output that is not a splat with exit 2, a one-line cause and no manifest', async () => {
     const prefix = join(work, 'junk', 'req') + '/';
-    await finishedStage(prefix, 'train', { 'point_cloud.ply': 'hello' });
+    await finishedTrain(prefix);
+    await writeFile(join(prefix, 'train', 'point_cloud.ply'), 'hello');
     const run = await runStageProcess('export', { input: 'unused', prefix });
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /^export failed: cannot read the trained splat .*point_cloud\.ply: not a PLY file\n$/);
@@ -140,9 +168,21 @@ describe('export stage refusals', () => {
     assert.match(run.stderr, /^export failed: stage train has not finished/);
   });
 
+  it('refuses a train stage whose manifest lists no renders, saying to run it again', async () => {
+    const prefix = join(work, 'norenders', 'req') + '/';
+    await finishedStage(prefix, 'train', { 'point_cloud.ply': gaussianPly(splats) });
+    const run = await runStageProcess('export', { input: 'unused', prefix });
+    assert.equal(run.code, 2);
+    assert.match(
+      run.stderr,
+      /^export failed: the train stage's manifest has no valid metrics\.renders .*run the train stage again\n$/,
+    );
+  });
+
   it('refuses a finished train stage without point_cloud.ply', async () => {
     const prefix = join(work, 'noply', 'req') + '/';
-    await finishedStage(prefix, 'train', { 'other.ply': gaussianPly(splats.slice(0, 3)) });
+    await finishedTrain(prefix);
+    await rm(join(prefix, 'train', 'point_cloud.ply'));
     const run = await runStageProcess('export', { input: 'unused', prefix });
     assert.equal(run.code, 2);
     assert.match(run.stderr, /^export failed: input not found: .*\/train\/point_cloud\.ply\n$/);

@@ -590,4 +590,37 @@ describe('GET /status', () => {
     assert.ok(!validV4Signature(splat.url.replace('scene.spz', 'other.spz'), key.file), 'for that object only');
     assert.equal(done.body.outputs!.psnr, 27.5);
   });
+
+  it("links a completed request's viewer page, with signed URLs of the files it reads in the fragment", async () => {
+    const finish = async (session: string, stages: string[]) => {
+      const started = await trigger(newCaller(), body(session));
+      const { request_id: id, callback_token: token } = started.body as { request_id: string; callback_token: string };
+      await until('dispatch', async () => ((await status(token)).body.status === 'PROCESSING' ? true : undefined));
+      // The workflow's outputs on COMPLETED (workflows/reconstruct.yaml, step finish).
+      const outputs = { request_prefix: `gs://splatflow-results/requests/${id}/`, stop_after: 'export', stages };
+      const put = await call(`${functions.url('queue')}/status/${id}`, {
+        method: 'PUT',
+        body: { status: 'COMPLETED', stage: stages.at(-1), progress: 1, outputs },
+      });
+      assert.equal(put.status, 200);
+      return { id, answer: (await status(token)).body as { viewer_url?: string } };
+    };
+    const { id, answer } = await finish('viewer-run', ['frames', 'filter', 'sfm', 'train', 'mesh', 'export']);
+    const page = new URL(answer.viewer_url!);
+    assert.equal(`gs:/${page.pathname}`, `gs://splatflow-results/requests/${id}/export/viewer/index.html`);
+    assert.ok(validV4Signature(page.href.replace(page.hash, ''), key.file), 'the page URL is signed');
+    const files = new URLSearchParams(page.hash.slice(1));
+    assert.deepEqual([...files.keys()], ['export/scene.spz', 'mesh/mesh.glb']);
+    for (const [path, url] of files) {
+      assert.equal(`gs:/${new URL(url).pathname}`, `gs://splatflow-results/requests/${id}/${path}`);
+      assert.ok(validV4Signature(url, key.file), `${path} is signed`);
+    }
+
+    // A request that stopped before export has no viewer; one without a mesh links only the splat.
+    assert.equal((await finish('no-export', ['frames', 'filter', 'sfm'])).answer.viewer_url, undefined);
+    const noMesh = new URL(
+      (await finish('no-mesh', ['frames', 'filter', 'sfm', 'train', 'export'])).answer.viewer_url!,
+    );
+    assert.deepEqual([...new URLSearchParams(noMesh.hash.slice(1)).keys()], ['export/scene.spz']);
+  });
 });
