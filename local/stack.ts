@@ -78,7 +78,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stops.push(() => signingKey.remove());
     const targets = functionTargets(readFileSync(FUNCTIONS_ENTRY, 'utf8'));
     const apiPort = options.apiPort || (await freePort());
-    const definitions = loadDefinitions();
+    const definitions = options.definitions ?? loadDefinitions();
     // What the functions read: the local services, and the names the ingress config reads.
     const served = await serveFunctions(
       targets.map(({ target }) => target),

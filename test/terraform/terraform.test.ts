@@ -352,7 +352,9 @@ describe('workflow', () => {
     assert.equal(env.DISPATCH_LEASE_SECONDS, '${tostring(sum(values(local.stage_timeouts)))}');
     const worst = workflowWorstCaseSeconds(loadDefinitions());
     const byTerraformRule = Object.values(definitions.stages).reduce(
-      (sum, stage) => sum + stage.timeout_seconds * (stage.max_retries + 1),
+      (sum, stage) =>
+        sum +
+        (stage.timeout_seconds + START_HEADROOM_SECONDS[stage.gpu > 0 ? 'gpu' : 'cpu']) * (stage.max_retries + 1),
       0,
     );
     assert.equal(worst, byTerraformRule);
