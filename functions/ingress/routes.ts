@@ -5,6 +5,7 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { Ajv } from 'ajv';
 import type { Logger } from '../../lib/log.js';
+import { completedResults } from '../../lib/results.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
@@ -18,6 +19,7 @@ import type { RateLimiter } from './rate-limit.js';
 import { statusQuerySchema, triggerSchema, type TriggerBody } from './schemas.js';
 import { hashToken, newCallbackToken, TOKEN_PATTERN, tokenMatches } from './tokens.js';
 import { randomUUID } from 'node:crypto';
+import { webhookUrlProblem, type WebhookPolicy } from '../webhooks/url.js';
 
 const ajv = new Ajv({ allErrors: false });
 const validateTrigger = ajv.compile(triggerSchema);
@@ -32,7 +34,7 @@ export interface AdmissionDeps {
   lifecycle: Lifecycle;
   log: Logger;
   statusUrl: string;
-  webhooks: { enabled: boolean; allowHttp: boolean };
+  webhooks: WebhookPolicy;
 }
 
 function only(req: Request, method: string, paths: string[]): void {
@@ -52,18 +54,9 @@ function checkBody(body: TriggerBody, webhooks: AdmissionDeps['webhooks']): void
     throw new HttpError(400, 'INVALID_BODY', 'body.input.uri must not contain control characters');
   }
   if (body.webhook_url === undefined) return;
-  if (!webhooks.enabled) throw new HttpError(400, 'WEBHOOKS_DISABLED', 'webhooks are not configured on this service');
-  let url: URL;
-  try {
-    url = new URL(body.webhook_url);
-  } catch {
-    throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url is not a URL');
-  }
-  if (url.protocol !== 'https:' && !(webhooks.allowHttp && url.protocol === 'http:')) {
-    throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url must be https');
-  }
-  if (url.username || url.password)
-    throw new HttpError(400, 'INVALID_BODY', 'body.webhook_url must not carry credentials');
+  const problem = webhookUrlProblem(body.webhook_url, webhooks);
+  if (problem?.code === 'WEBHOOKS_DISABLED') throw new HttpError(400, problem.code, problem.message);
+  if (problem) throw new HttpError(400, 'INVALID_BODY', `body.webhook_url ${problem.message}`);
 }
 
 function idempotencyKey(req: Request): string | undefined {
@@ -172,6 +165,9 @@ export function statusRoute(deps: { store: RequestStore; sign: SignUrl; log: Log
       error: record.error,
       outputs:
         record.status === 'COMPLETED' && record.outputs ? await signedOutputs(record.outputs, deps.sign) : undefined,
+      // The result files by name, each {uri, url} with a signed URL (what `splatflow download` fetches).
+      files:
+        record.status === 'COMPLETED' ? await signedOutputs(completedResults(record.outputs), deps.sign) : undefined,
     });
   });
 }
