@@ -3,13 +3,16 @@
  * - Workflows Executions REST (v1): create and get an execution, backed by the local interpreter, so the
  *   real `ExecutionsClient` (REST fallback) works unchanged against it;
  * - Cloud Storage media upload (`POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=…`) into the
- *   local bucket, which emits the finalize CloudEvent for uploads.
+ *   local bucket, which emits the finalize CloudEvent for uploads, and the rest of the storage API the
+ *   functions and the CLI use (local/storage-api.ts).
  * Errors have Google's JSON error shape `{error: {code, message, status}}`.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../lib/log.js';
-import { TooLargeError, type LocalBucket } from './bucket.js';
+import type { KeyObject } from 'node:crypto';
+import { PreconditionFailedError, TooLargeError, type LocalBucket } from './bucket.js';
+import { storageRoutes } from './storage-api.js';
 import { WorkflowError } from './workflows/errors.js';
 
 /** Runs one execution of a workflow with its (decoded) argument. */
@@ -22,6 +25,8 @@ export interface ApiOptions {
   log: Logger;
   /** Largest upload accepted, bytes. */
   maxBodyBytes?: number;
+  /** The key signed URLs are checked against (the status function's signing key). */
+  signingKey?: KeyObject;
 }
 
 export interface Execution {
@@ -51,6 +56,7 @@ const STATUS: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
+  412: 'FAILED_PRECONDITION',
   413: 'OUT_OF_RANGE',
 };
 
@@ -82,6 +88,9 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 export async function startLocalApi(options: ApiOptions, port = 0): Promise<LocalApi & { server: Server }> {
   const executions = new Map<string, { execution: Execution; done: Promise<Execution> }>();
   const limit = options.maxBodyBytes ?? 2 * 1024 ** 3;
+  const storage = options.bucket
+    ? storageRoutes(options.bucket, { signingKey: options.signingKey, maxBodyBytes: limit })
+    : undefined;
 
   const start = (parent: string, workflowId: string, body: Buffer): Execution => {
     const runner = options.workflows[workflowId];
@@ -149,6 +158,7 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
       if (!entry) throw new ApiError(404, `Resource '${get[1]}' was not found`);
       return send(res, 200, entry.execution);
     }
+    if (await storage?.(req, res, url)) return;
     const upload = UPLOAD.exec(url.pathname);
     if (upload && options.bucket) {
       if (req.method !== 'POST') throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
@@ -158,9 +168,16 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
       }
       const contentType = req.headers['content-type'] ?? 'application/octet-stream';
       try {
-        return send(res, 200, await options.bucket.write(upload[1]!, name, req, contentType, limit));
+        const precondition = url.searchParams.get('ifGenerationMatch');
+        const object = await options.bucket.write(upload[1]!, name, req, {
+          contentType,
+          maxBytes: limit,
+          ...(precondition === null ? {} : { ifGenerationMatch: precondition }),
+        });
+        return send(res, 200, object);
       } catch (error) {
         if (error instanceof TooLargeError) throw new ApiError(413, error.message);
+        if (error instanceof PreconditionFailedError) throw new ApiError(412, error.message);
         throw new ApiError(400, (error as Error).message);
       }
     }

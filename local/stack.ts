@@ -20,7 +20,8 @@ import { startRedis } from '../test/support/redis-server.js';
 import { writeSigningKey } from '../test/support/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
-import { loadDefinitions } from './jobs/definitions.js';
+import { createPrivateKey } from 'node:crypto';
+import { loadDefinitions, type JobDefinitions } from './jobs/definitions.js';
 import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter } from './runtime.js';
 
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
@@ -41,6 +42,10 @@ export interface StackOptions {
   /** 0: a free port. */
   apiPort: number;
   log: Logger;
+  /** The stage jobs (default jobs/definitions.json; tests swap the commands). */
+  definitions?: JobDefinitions;
+  /** More configuration for the functions (tests: AUTO_DISPATCH, WEBHOOK_SECRET). */
+  env?: Record<string, string>;
 }
 
 export interface Stack {
@@ -76,6 +81,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     stops.push(() => signingKey.remove());
     const targets = functionTargets(readFileSync(FUNCTIONS_ENTRY, 'utf8'));
     const apiPort = options.apiPort || (await freePort());
+    // The status URL goes into the functions' configuration (and the upload status objects) before they serve.
+    const statusPort = await freePort();
     // What the functions read: the local services, and the names the ingress config reads.
     const served = await serveFunctions(
       targets.map(({ target }) => target),
@@ -91,7 +98,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         UPLOADS_PREFIX: 'uploads/',
         AUTH_MODE: 'local',
         SIGNING_KEY_FILE: signingKey.file,
+        STATUS_URL: `http://127.0.0.1:${statusPort}/status`,
+        // Status objects are written, and signed URLs point, to the local API's storage routes.
+        STORAGE_EMULATOR_HOST: `http://127.0.0.1:${apiPort}`,
+        ...options.env,
       },
+      { status: statusPort },
     );
     stops.push(() => served.close());
     const url = (target: string): string | undefined =>
@@ -106,7 +118,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const queueUrl = url('queue');
     if (!queueUrl) throw new Error('functions/index.ts registers no queue function');
     const reconstruct = reconstructInterpreter({
-      definitions: loadDefinitions(),
+      definitions: options.definitions ?? loadDefinitions(),
       bucket,
       queueUrl,
       cwd: REPOSITORY,
@@ -117,6 +129,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         workflows: { reconstruct: (argument) => reconstruct.run(argument) },
         bucket,
         log: log.child({ component: 'api' }),
+        signingKey: createPrivateKey(
+          (JSON.parse(readFileSync(signingKey.file, 'utf8')) as { private_key: string }).private_key,
+        ),
       },
       apiPort,
     );
