@@ -25,7 +25,10 @@ import type { RequestRecord } from './records/record.js';
 import { openFirestore, RequestStore } from './records/store.js';
 import { connectRedis } from './redis/connection.js';
 import { discoverRedis } from './redis/discovery.js';
+import { Storage } from '@google-cloud/storage';
 import { urlSigner } from './storage/signed-urls.js';
+import { StatusObjects } from './uploads/status-object.js';
+import { webhookUrlProblem } from './webhooks/url.js';
 import { deliverWebhook } from './webhooks/webhook.js';
 
 captureBodyErrors();
@@ -55,7 +58,16 @@ const queue = new QueueService(redis, scripts, {
   retentionSeconds: config.QUEUE_RETENTION_SECONDS,
 });
 const firestore = openFirestore(ingress.GOOGLE_CLOUD_PROJECT);
-const store = new RequestStore(firestore);
+// Every record write updates its upload's status object (uploads only), from inside the store.
+const statusObjects = ingress.UPLOAD_STATUS_OBJECTS
+  ? new StatusObjects(
+      new Storage({ projectId: ingress.GOOGLE_CLOUD_PROJECT }),
+      { prefix: ingress.UPLOAD_STATUS_PREFIX, statusUrl: ingress.STATUS_URL, outputPrefix: ingress.OUTPUT_PREFIX },
+      log.child({ component: 'status-objects' }),
+    )
+  : undefined;
+const store = new RequestStore(firestore, statusObjects);
+const webhooks = { enabled: ingress.WEBHOOK_SECRET !== undefined, allowHttp: ingress.WEBHOOK_ALLOW_HTTP };
 const runner = workflowRunner({
   projectId: ingress.GOOGLE_CLOUD_PROJECT,
   location: ingress.WORKFLOW_LOCATION,
@@ -118,7 +130,7 @@ const admission = {
   lifecycle,
   log,
   statusUrl: ingress.STATUS_URL,
-  webhooks: { enabled: ingress.WEBHOOK_SECRET !== undefined, allowHttp: ingress.WEBHOOK_ALLOW_HTTP },
+  webhooks,
 };
 
 functions.http('queue', queueRoutes(queue, lifecycle, log));
@@ -147,6 +159,9 @@ functions.cloudEvent(
       maxBytes: ingress.UPLOAD_MAX_BYTES,
       maxDurationSeconds: ingress.UPLOAD_MAX_DURATION_SECONDS,
     },
+    statusObjects,
+    // The trigger's webhook check, so one rule covers both ways a webhook arrives.
+    checkWebhook: (url) => Promise.resolve(webhookUrlProblem(url, webhooks)?.message),
   }),
 );
 
