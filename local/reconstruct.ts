@@ -43,8 +43,9 @@ function positiveInteger(name: string, value: string | undefined): number | unde
   return Number(value);
 }
 
-function choices(): { video: string; out: string; choices: RunChoices; verbose: boolean } {
+function choices(args: string[]): { video: string; out: string; choices: RunChoices; verbose: boolean } {
   const { values, positionals } = parseArgs({
+    args,
     allowPositionals: true,
     options: {
       out: { type: 'string', default: '.splatflow-local' },
@@ -89,8 +90,8 @@ async function readJson(path: string): Promise<unknown> {
   }
 }
 
-async function main(): Promise<number> {
-  const run = choices();
+async function main(args: string[]): Promise<number> {
+  const run = choices(args);
   const size = await stat(run.video).then(
     (s) => (s.isFile() ? s.size : undefined),
     () => undefined,
@@ -181,11 +182,16 @@ async function main(): Promise<number> {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const code = await main().catch((error: Error) => {
+/** The command with its arguments (after the script name); answers the exit code. `splatflow reconstruct` runs it too. */
+export async function reconstructCommand(args: string[]): Promise<number> {
+  return main(args).catch((error: Error) => {
     process.stderr.write(`splatflow: ${error.message}\n`);
     return error instanceof UsageError ? 2 : 1;
   });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const code = await reconstructCommand(process.argv.slice(2));
   // The functions served in-process keep Redis reconnect timers after the stack stopped, as `npm run local` does.
   process.exit(code);
 }
