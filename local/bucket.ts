@@ -7,7 +7,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -58,8 +58,8 @@ export class PreconditionFailedError extends Error {
 }
 
 export class LocalBucket {
-  /** Writes in flight per object, so a precondition and the write it guards are one step. */
-  private readonly writing = new Map<string, Promise<unknown>>();
+  /** The last read or write queued per object (see `exclusive`). */
+  private readonly queued = new Map<string, Promise<unknown>>();
 
   constructor(private readonly options: BucketOptions) {}
 
@@ -111,6 +111,37 @@ export class LocalBucket {
     return value.endsWith('/') && !path.endsWith(sep) ? path + sep : path;
   }
 
+  /** Runs `work` after every earlier read or write of the same object (a precondition and its write, or a
+   * resource and the body it describes, are one step). */
+  private exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const before = this.queued.get(key) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(work);
+    this.queued.set(key, run);
+    return run.finally(() => {
+      if (this.queued.get(key) === run) this.queued.delete(key);
+    });
+  }
+
+  /**
+   * An object's resource and its body as of the same moment, from a descriptor opened then (a later
+   * write's rename does not change what it reads). Undefined: no such object.
+   */
+  read(bucket: string, name: string): Promise<{ object: StoredObject; body: Readable } | undefined> {
+    return this.exclusive(`${bucket}/${name}`, async () => {
+      const handle = await open(this.pathOf(bucket, name)).catch(() => undefined);
+      if (!handle) return undefined;
+      const object = await this.describe(bucket, name).catch(async (error: unknown) => {
+        await handle.close();
+        throw error;
+      });
+      if (!object) {
+        await handle.close();
+        return undefined;
+      }
+      return { object, body: handle.createReadStream() };
+    });
+  }
+
   /**
    * Streams an object in whole (temp file + rename, so no reader sees half of it), then emits its event.
    * Refuses, and leaves nothing behind, past `maxBytes` or when `ifGenerationMatch` does not hold.
@@ -122,15 +153,7 @@ export class LocalBucket {
     options: WriteOptions | string = {},
   ): Promise<StoredObject> {
     const settings = typeof options === 'string' ? { contentType: options } : options;
-    const key = `${bucket}/${name}`;
-    const before = this.writing.get(key) ?? Promise.resolve();
-    const written = before.catch(() => undefined).then(() => this.writeNow(bucket, name, data, settings));
-    this.writing.set(key, written);
-    try {
-      return await written;
-    } finally {
-      if (this.writing.get(key) === written) this.writing.delete(key);
-    }
+    return this.exclusive(`${bucket}/${name}`, () => this.writeNow(bucket, name, data, settings));
   }
 
   private async writeNow(bucket: string, name: string, data: Readable | Buffer, options: WriteOptions) {

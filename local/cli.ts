@@ -11,9 +11,9 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { requestParams, TRAIN_PRESETS, type TrainPreset } from './reconstruct/params.js';
+import { depthModelFromEnv, requestParams, TRAIN_PRESETS, type TrainPreset } from './reconstruct/params.js';
 import { reconstructCommand } from './reconstruct.js';
-import { AUTH_MODES, CliError, type AuthMode, type Connection } from './cli/client.js';
+import { AUTH_MODES, CliError, isLoopback, type AuthMode, type Connection } from './cli/client.js';
 import { download, submit, view, watch, type Output } from './cli/commands.js';
 
 const USAGE = `usage: splatflow <command> [options]
@@ -79,9 +79,10 @@ function params(values: Values): Record<string, unknown> | undefined {
   if (!(TRAIN_PRESETS as readonly string[]).includes(values.preset)) {
     throw new CliError(`--preset must be one of ${TRAIN_PRESETS.join(', ')}`, 2);
   }
-  // The same parameters `splatflow reconstruct` sends for the preset; depth runs where the deployment has a model.
-  const chosen = requestParams({ preset: values.preset as TrainPreset });
-  delete chosen.skip_depth;
+  // What `splatflow reconstruct` sends for the preset. The local stack has a depth model only when
+  // SPLATFLOW_DEPTH_MODEL_URI names one; a deployment has its own (Terraform's stage environment).
+  const chosen = requestParams({ preset: values.preset as TrainPreset, depthModel: depthModelFromEnv() });
+  if (!(values.trigger && isLoopback(values.trigger))) delete chosen.skip_depth;
   return chosen;
 }
 

@@ -15,6 +15,7 @@ import { call } from '../test/support/http.js';
 import { outputPaths, runSummary } from './reconstruct/outputs.js';
 import { progressReporter, type ProgressEntry } from './reconstruct/progress.js';
 import {
+  depthModelFromEnv,
   presetWarning,
   requestParams,
   TRAIN_PRESETS,
@@ -63,7 +64,6 @@ function choices(args: string[]): { video: string; out: string; choices: RunChoi
   if (!(TRAIN_PRESETS as readonly string[]).includes(values.preset)) {
     throw new UsageError(`--preset must be one of ${TRAIN_PRESETS.join(', ')}; got ${values.preset}`);
   }
-  const uri = process.env.SPLATFLOW_DEPTH_MODEL_URI;
   return {
     video: resolve(positionals[0]!),
     out: resolve(values.out),
@@ -72,7 +72,7 @@ function choices(args: string[]): { video: string; out: string; choices: RunChoi
       preset: values.preset as TrainPreset,
       frames: positiveInteger('frames', values.frames),
       iterations: positiveInteger('iterations', values.iterations),
-      depthModel: uri ? { uri, sha256: process.env.SPLATFLOW_DEPTH_MODEL_SHA256 } : undefined,
+      depthModel: depthModelFromEnv(),
     },
   };
 }

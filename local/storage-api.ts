@@ -9,7 +9,7 @@
  *   expiry): what `GET /status` hands out locally.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import type { KeyObject } from 'node:crypto';
 import { PreconditionFailedError, TooLargeError, type LocalBucket, type StoredObject } from './bucket.js';
 import { signedUrlExpiry, validV4Signature } from './signed-urls.js';
@@ -78,7 +78,16 @@ const strings = (value: unknown): Record<string, string> | undefined =>
 
 /** Serves the routes above; answers false for a request that is not one of them. */
 export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyObject; maxBodyBytes: number }) {
-  const sendObject = async (res: ServerResponse, object: StoredObject) => {
+  /** The object's body with its generation and hashes (the client checks them), or GCS's 404. */
+  const sendObject = async (res: ServerResponse, b: string, name: string, alt: 'media' | 'json') => {
+    const found = await bucket.read(b, name);
+    if (!found) return fail(res, 404, `No such object: ${b}/${name}`);
+    const { object, body } = found;
+    if (alt === 'json') {
+      body.destroy();
+      res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
+      return res.end(JSON.stringify(resource(object)));
+    }
     res.writeHead(200, {
       'content-type': object.contentType,
       'content-length': object.size,
@@ -86,9 +95,7 @@ export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyOb
       'x-goog-hash': `crc32c=${object.crc32c},md5=${object.md5Hash}`,
       'x-goog-stored-content-encoding': 'identity',
     });
-    await new Promise<void>((resolve, reject) =>
-      createReadStream(bucket.pathOf(object.bucket, object.name)).on('error', reject).pipe(res).on('finish', resolve),
-    );
+    await pipeline(body, res);
   };
 
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
@@ -96,13 +103,7 @@ export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyOb
     const single = OBJECT.exec(url.pathname);
     if (single && method === 'GET') {
       const [name, b] = [decodeURIComponent(single[2]!), decodeURIComponent(single[1]!)];
-      const object = await bucket.describe(b, name);
-      if (!object) fail(res, 404, `No such object: ${b}/${name}`);
-      else if (url.searchParams.get('alt') === 'media') await sendObject(res, object);
-      else {
-        res.writeHead(200, { 'content-type': 'application/json; charset=UTF-8' });
-        res.end(JSON.stringify(resource(object)));
-      }
+      await sendObject(res, b, name, url.searchParams.get('alt') === 'media' ? 'media' : 'json');
       return true;
     }
     const upload = MULTIPART.exec(url.pathname);
@@ -137,9 +138,7 @@ export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyOb
         fail(res, 400, 'Request has expired');
       } else {
         const [b, name] = [signed[1]!, decodeURIComponent(signed[2]!)];
-        const object = await bucket.describe(b, name);
-        if (!object) fail(res, 404, `No such object: ${b}/${name}`);
-        else await sendObject(res, object);
+        await sendObject(res, b, name, 'media');
       }
       return true;
     }

@@ -46,10 +46,12 @@ export function audienceOf(url: string): string {
 
 const run = promisify(execFile);
 
+/** A URL of this machine (the local stack). */
+export const isLoopback = (url: string): boolean => /^(127\.0\.0\.1|localhost|\[::1\])$/.test(new URL(url).hostname);
+
 /** The headers that authenticate a call to `url`. */
 export async function authHeaders(connection: Connection, url: string): Promise<Record<string, string>> {
-  const loopback = /^(127\.0\.0\.1|localhost|\[::1\])$/.test(new URL(url).hostname);
-  switch (connection.auth ?? (loopback ? 'local' : 'adc')) {
+  switch (connection.auth ?? (isLoopback(url) ? 'local' : 'adc')) {
     case 'none':
       return {};
     case 'local':
