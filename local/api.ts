@@ -188,6 +188,8 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
     handle(req, res).catch((error: unknown) => {
       const code = error instanceof ApiError ? error.code : 500;
       if (code === 500) options.log.error('local api error', { error });
+      // Failed part-way through a body (the client went away): nothing more can be said on this response.
+      if (res.headersSent) return void res.destroy();
       send(res, code, {
         error: {
           code,

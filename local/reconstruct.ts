@@ -22,6 +22,7 @@ import {
   type RunChoices,
   type TrainPreset,
 } from './reconstruct/params.js';
+import { elapsed } from './cli/progress.js';
 import { startStack } from './stack.js';
 
 const BUCKET = 'splatflow-local';
@@ -77,10 +78,7 @@ function choices(args: string[]): { video: string; out: string; choices: RunChoi
   };
 }
 
-const clock = (started: number): string => {
-  const s = Math.round((Date.now() - started) / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-};
+const clock = (started: number): string => elapsed(started, Date.now());
 
 async function readJson(path: string): Promise<unknown> {
   try {

@@ -95,7 +95,12 @@ export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyOb
       'x-goog-hash': `crc32c=${object.crc32c},md5=${object.md5Hash}`,
       'x-goog-stored-content-encoding': 'identity',
     });
-    await pipeline(body, res);
+    try {
+      await pipeline(body, res);
+    } catch (error) {
+      // The client stopped reading (it has what it wanted, or gave up): not the server's failure.
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error;
+    }
   };
 
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
