@@ -10,18 +10,16 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Storage } from '@google-cloud/storage';
 import { createLogger } from '../../lib/log.js';
-import { loadDefinitions } from '../../local/jobs/definitions.js';
+import { testStageDefinitions } from '../support/stage-definitions.js';
 import { startStack, type Stack } from '../../local/stack.js';
 import { StatusObjects, type UploadStatus } from '../../functions/uploads/status-object.js';
 import { newRecord, type RequestRecord } from '../../functions/records/record.js';
 import { call } from '../support/http.js';
 
-const STAGE_PROGRAM = fileURLToPath(new URL('../workflows/fixtures/stage.js', import.meta.url));
 const BUCKET = 'splatflow-local';
 const log = createLogger({ level: 'ERROR' });
 
@@ -31,16 +29,8 @@ let storage: Storage;
 
 before(async () => {
   data = await mkdtemp(join(tmpdir(), 'splatflow-upload-status-'));
-  const real = loadDefinitions();
-  const definitions = {
-    ...real,
-    stages: Object.fromEntries(
-      Object.entries(real.stages).map(([stage, job]) => [
-        stage,
-        { ...job, command: [process.execPath, STAGE_PROGRAM] },
-      ]),
-    ),
-  };
+  const definitions = testStageDefinitions();
+
   stack = await startStack({ data, bucket: BUCKET, apiPort: 0, log, definitions, env: { AUTO_DISPATCH: 'false' } });
   storage = new Storage({ projectId: 'local-project', apiEndpoint: stack.urls.api });
 });

@@ -12,13 +12,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../lib/log.js';
-import { loadDefinitions } from '../../local/jobs/definitions.js';
+import { testStageDefinitions } from '../support/stage-definitions.js';
 import { startStack, type Stack } from '../../local/stack.js';
 import { changeLine, outcomeLine, progressBar } from '../../local/cli/progress.js';
 import { audienceOf } from '../../local/cli/client.js';
 
 const CLI = fileURLToPath(new URL('../../local/cli.js', import.meta.url));
-const STAGE_PROGRAM = fileURLToPath(new URL('../workflows/fixtures/stage.js', import.meta.url));
 const BUCKET = 'splatflow-local';
 
 let work: string;
@@ -29,16 +28,8 @@ before(async () => {
   work = await mkdtemp(join(tmpdir(), 'splatflow-cli-'));
   video = join(work, 'walk.mp4');
   await writeFile(video, 'a video, as far as the functions can tell');
-  const real = loadDefinitions();
-  const definitions = {
-    ...real,
-    stages: Object.fromEntries(
-      Object.entries(real.stages).map(([stage, job]) => [
-        stage,
-        { ...job, command: [process.execPath, STAGE_PROGRAM] },
-      ]),
-    ),
-  };
+  const definitions = testStageDefinitions();
+
   stack = await startStack({
     data: join(work, 'stack'),
     bucket: BUCKET,
