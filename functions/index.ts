@@ -7,15 +7,17 @@ import { createLogger } from '../lib/log.js';
 import { Dispatcher } from './dispatch/dispatcher.js';
 import { reconcile } from './dispatch/reconciler.js';
 import { workflowRunner } from './dispatch/workflows.js';
+import { jobExecutions } from './jobs/executions.js';
 import { captureBodyErrors } from './http/body.js';
 import { HttpError } from './http/errors.js';
 import { httpHandler } from './http/handler.js';
-import { loadIngressConfig } from './ingress/config.js';
+import { loadIngressConfig, webhookAllowList } from './ingress/config.js';
 import { Deduplicator } from './ingress/dedup.js';
 import { identifyCaller } from './ingress/identity.js';
 import { RateLimiter } from './ingress/rate-limit.js';
 import { admissionRoute, statusRoute } from './ingress/routes.js';
 import { uploadHandler } from './ingress/upload-handler.js';
+import { uploadsRoute } from './ingress/uploads-route.js';
 import { loadQueueConfig } from './queue/config.js';
 import { queueRoutes } from './queue/routes.js';
 import { queueScripts } from './queue/scripts.js';
@@ -26,9 +28,10 @@ import { openFirestore, RequestStore } from './records/store.js';
 import { connectRedis } from './redis/connection.js';
 import { discoverRedis } from './redis/discovery.js';
 import { Storage } from '@google-cloud/storage';
-import { urlSigner } from './storage/signed-urls.js';
+import { parseLocations } from '../lib/locations.js';
+import { uploadUrlSigner, urlSigner } from './storage/signed-urls.js';
 import { StatusObjects } from './uploads/status-object.js';
-import { webhookUrlProblem } from './webhooks/url.js';
+import { checkWebhookUrl, systemLookup, WebhookRefused, type WebhookPolicy } from './webhooks/ssrf.js';
 import { deliverWebhook } from './webhooks/webhook.js';
 
 captureBodyErrors();
@@ -67,13 +70,24 @@ const statusObjects = ingress.UPLOAD_STATUS_OBJECTS
     )
   : undefined;
 const store = new RequestStore(firestore, statusObjects);
-const webhooks = { enabled: ingress.WEBHOOK_SECRET !== undefined, allowHttp: ingress.WEBHOOK_ALLOW_HTTP };
 const runner = workflowRunner({
   projectId: ingress.GOOGLE_CLOUD_PROJECT,
   location: ingress.WORKFLOW_LOCATION,
   workflow: ingress.WORKFLOW_NAME,
   emulatorHost: ingress.WORKFLOWS_EMULATOR_HOST,
 });
+const inputLocations = parseLocations(ingress.INPUT_LOCATIONS);
+const webhookPolicy: WebhookPolicy = {
+  lookup: systemLookup,
+  allowHttp: ingress.WEBHOOK_ALLOW_HTTP,
+  allowList: webhookAllowList(ingress),
+};
+const signing = {
+  projectId: ingress.GOOGLE_CLOUD_PROJECT,
+  keyFile: ingress.SIGNING_KEY_FILE,
+  ttlSeconds: ingress.SIGNED_URL_TTL_SECONDS,
+};
+const jobs = jobExecutions({ emulatorHost: ingress.RUN_EMULATOR_HOST });
 /** Background work a function starts but does not wait for; tracked so shutdown can let it finish. */
 const background = new Set<Promise<unknown>>();
 function inBackground(what: string, work: () => Promise<unknown>): void {
@@ -95,11 +109,34 @@ function notifyEnd(record: RequestRecord): void {
     error: record.error,
     outputs: record.outputs,
   };
-  inBackground('webhook delivery', () => deliverWebhook(url, payload, { secret, retries: ingress.WEBHOOK_RETRIES }));
+  inBackground('webhook delivery', () =>
+    deliverWebhook(url, payload, { secret, retries: ingress.WEBHOOK_RETRIES, policy: webhookPolicy }),
+  );
+}
+
+/**
+ * The workflow first, so it starts no further stage; then every job execution it recorded. One already
+ * ended answers an error, logged and left: cancelling is best effort and never undoes the CANCELLED record.
+ */
+function stopCancelled(record: RequestRecord): void {
+  const id = record.request_id;
+  inBackground('cancellation', async () => {
+    const stops = [
+      ...(record.execution ? [{ what: 'workflow execution', stop: () => runner.cancel(record.execution!) }] : []),
+      ...(record.job_executions ?? []).map((name) => ({ what: 'job execution', stop: () => jobs.cancel(name) })),
+    ];
+    for (const { what, stop } of stops) {
+      await stop().then(
+        () => log.info(`${what} cancelled`, { request_id: id }),
+        (error: unknown) => log.warning(`${what} not cancelled`, { request_id: id, error: (error as Error).message }),
+      );
+    }
+  });
 }
 
 const lifecycle = new Lifecycle(store, queue, log, {
   ended: notifyEnd,
+  cancelled: stopCancelled,
   // Off where workers take requests from the queue API (GET /next) themselves.
   kick: () => {
     if (ingress.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
@@ -130,7 +167,8 @@ const admission = {
   lifecycle,
   log,
   statusUrl: ingress.STATUS_URL,
-  webhooks,
+  inputs: { mode: ingress.AUTH_MODE, locations: inputLocations },
+  webhooks: { enabled: ingress.WEBHOOK_SECRET !== undefined, policy: webhookPolicy },
 };
 
 functions.http('queue', queueRoutes(queue, lifecycle, log));
@@ -141,11 +179,17 @@ functions.http(
   statusRoute({
     store,
     log,
-    sign: urlSigner({
-      projectId: ingress.GOOGLE_CLOUD_PROJECT,
-      keyFile: ingress.SIGNING_KEY_FILE,
-      ttlSeconds: ingress.SIGNED_URL_TTL_SECONDS,
-    }),
+    sign: urlSigner(signing),
+  }),
+);
+functions.http(
+  'uploads',
+  uploadsRoute({
+    identify: admission.identify,
+    rateLimiter: admission.rateLimiter,
+    sign: uploadUrlSigner(signing),
+    location: inputLocations[0],
+    log,
   }),
 );
 functions.cloudEvent(
@@ -161,7 +205,16 @@ functions.cloudEvent(
     },
     statusObjects,
     // The trigger's webhook check, so one rule covers both ways a webhook arrives.
-    checkWebhook: (url) => Promise.resolve(webhookUrlProblem(url, webhooks)?.message),
+    checkWebhook: async (url) => {
+      if (ingress.WEBHOOK_SECRET === undefined) return 'webhooks are not configured on this service';
+      try {
+        await checkWebhookUrl(url, webhookPolicy);
+        return undefined;
+      } catch (error) {
+        if (error instanceof WebhookRefused) return error.message;
+        throw error;
+      }
+    },
   }),
 );
 

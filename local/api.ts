@@ -1,7 +1,9 @@
 /**
  * The local stack's Google-shaped HTTP API, on one loopback port:
- * - Workflows Executions REST (v1): create and get an execution, backed by the local interpreter, so the
- *   real `ExecutionsClient` (REST fallback) works unchanged against it;
+ * - Workflows Executions REST (v1): create, get and cancel an execution, backed by the local interpreter, so
+ *   the real `ExecutionsClient` (REST fallback) works unchanged against it;
+ * - Cloud Run Admin REST (v2) for job executions: get and cancel, backed by the jobs launcher (cancel kills
+ *   the stage's process), for the real `@google-cloud/run` client;
  * - Cloud Storage media upload (`POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=…`) into the
  *   local bucket, which emits the finalize CloudEvent for uploads, and the rest of the storage API the
  *   functions and the CLI use (local/storage-api.ts).
@@ -12,16 +14,20 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '../lib/log.js';
 import type { KeyObject } from 'node:crypto';
 import { PreconditionFailedError, TooLargeError, type LocalBucket } from './bucket.js';
+import type { JobsLauncher } from './jobs/launcher.js';
 import { storageRoutes } from './storage-api.js';
 import { WorkflowError } from './workflows/errors.js';
+import { CancelledError } from './workflows/interpreter.js';
 
-/** Runs one execution of a workflow with its (decoded) argument. */
-export type WorkflowRunner = (argument: unknown, execution: { name: string }) => Promise<unknown>;
+/** Runs one execution of a workflow with its (decoded) argument; stops when `signal` aborts. */
+export type WorkflowRunner = (argument: unknown, execution: { name: string; signal: AbortSignal }) => Promise<unknown>;
 
 export interface ApiOptions {
   /** Workflow id → runner (e.g. `reconstruct`). */
   workflows: Record<string, WorkflowRunner>;
   bucket?: LocalBucket;
+  /** Job executions the workflows started (the Cloud Run Admin API's part). */
+  jobs?: Pick<JobsLauncher, 'get' | 'cancel'>;
   log: Logger;
   /** Largest upload accepted, bytes. */
   maxBodyBytes?: number;
@@ -31,7 +37,7 @@ export interface ApiOptions {
 
 export interface Execution {
   name: string;
-  state: 'ACTIVE' | 'SUCCEEDED' | 'FAILED';
+  state: 'ACTIVE' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
   argument: string;
   startTime: string;
   endTime?: string;
@@ -50,7 +56,8 @@ export interface LocalApi {
 }
 
 const WORKFLOW = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/([^/]+))\/executions$/;
-const EXECUTION = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/[^/]+\/executions\/[^/]+)$/;
+const EXECUTION = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/[^/]+\/executions\/[^/:]+)(:cancel)?$/;
+const JOB_EXECUTION = /^\/v2\/(projects\/[^/]+\/locations\/[^/]+\/jobs\/[^/]+\/executions\/[^/:]+)(:cancel)?$/;
 const UPLOAD = /^\/upload\/storage\/v1\/b\/([^/]+)\/o$/;
 const STATUS: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
@@ -86,7 +93,7 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 export async function startLocalApi(options: ApiOptions, port = 0): Promise<LocalApi & { server: Server }> {
-  const executions = new Map<string, { execution: Execution; done: Promise<Execution> }>();
+  const executions = new Map<string, { execution: Execution; done: Promise<Execution>; abort: AbortController }>();
   const limit = options.maxBodyBytes ?? 2 * 1024 ** 3;
   const storage = options.bucket
     ? storageRoutes(options.bucket, { signingKey: options.signingKey, maxBodyBytes: limit })
@@ -119,10 +126,12 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
     };
     const log = options.log.child({ execution: execution.name });
     log.info('execution started', { workflow: workflowId });
-    const done = runner(argument, { name: execution.name })
+    const abort = new AbortController();
+    const done = runner(argument, { name: execution.name, signal: abort.signal })
       .then(
         (result) => ({ ...execution, state: 'SUCCEEDED' as const, result: JSON.stringify(result ?? null) }),
         (error: unknown) => {
+          if (error instanceof CancelledError) return { ...execution, state: 'CANCELLED' as const };
           const payload =
             error instanceof WorkflowError ? error.value : { message: String((error as Error).message ?? error) };
           log.error('execution failed', { error: payload });
@@ -139,7 +148,7 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
         log.info('execution ended', { state: finished.state });
         return finished;
       });
-    const entry = { execution, done };
+    const entry = { execution, done, abort };
     executions.set(execution.name, entry);
     return execution;
   };
@@ -153,10 +162,27 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
     }
     const get = EXECUTION.exec(url.pathname);
     if (get) {
-      if (req.method !== 'GET') throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
+      const cancel = get[2] !== undefined;
+      if (req.method !== (cancel ? 'POST' : 'GET'))
+        throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
       const entry = executions.get(get[1]!);
       if (!entry) throw new ApiError(404, `Resource '${get[1]}' was not found`);
-      return send(res, 200, entry.execution);
+      if (!cancel) return send(res, 200, entry.execution);
+      // Workflows refuses to cancel an execution that has ended.
+      if (entry.execution.state !== 'ACTIVE')
+        throw new ApiError(400, `execution ${get[1]} is ${entry.execution.state}, not ACTIVE`);
+      entry.abort.abort();
+      return send(res, 200, await entry.done);
+    }
+    const job = JOB_EXECUTION.exec(url.pathname);
+    if (job && options.jobs) {
+      const cancel = job[2] !== undefined;
+      if (req.method !== (cancel ? 'POST' : 'GET'))
+        throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
+      const found = cancel ? await options.jobs.cancel(job[1]!) : options.jobs.get(job[1]!);
+      if (!found) throw new ApiError(404, `Resource '${job[1]}' of kind 'EXECUTION' does not exist.`);
+      // cancel answers its long-running operation; the execution has ended by then.
+      return send(res, 200, cancel ? { name: `${job[1]}/operations/cancel`, done: false } : found);
     }
     if (await storage?.(req, res, url)) return;
     const upload = UPLOAD.exec(url.pathname);

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Logger } from '../lib/log.js';
 import type { LocalBucket } from './bucket.js';
 import { connectorTimeouts, type JobDefinitions } from './jobs/definitions.js';
-import { jobsRunConnector, type LauncherOptions } from './jobs/launcher.js';
+import { createLauncher, type JobsLauncher, type LauncherOptions } from './jobs/launcher.js';
 import { UnsupportedError } from './workflows/errors.js';
 import { httpCalls } from './workflows/http.js';
 import { Interpreter } from './workflows/interpreter.js';
@@ -26,7 +26,23 @@ export interface ReconstructRuntime {
   cwd: string;
   log: Logger;
   onExecution?: LauncherOptions['onExecution'];
+  /** How long the workflow waits for each stage (seconds); by default the job definitions' rule. */
+  stageTimeouts?: Record<string, number>;
   sleep?: (ms: number) => Promise<void>;
+  /** The jobs launcher, when something else (the local API) must reach its executions too. */
+  launcher?: JobsLauncher;
+}
+
+/** The jobs launcher for this runtime's definitions and bucket. */
+export function reconstructLauncher(runtime: ReconstructRuntime): JobsLauncher {
+  return createLauncher({
+    definitions: runtime.definitions,
+    jobPrefix: runtime.jobPrefix ?? 'splatflow-',
+    cwd: runtime.cwd,
+    bucket: runtime.bucket,
+    log: runtime.log,
+    onExecution: runtime.onExecution,
+  });
 }
 
 /** The environment variables the deployed workflow reads with sys.get_env. */
@@ -36,7 +52,7 @@ export function workflowEnv(runtime: ReconstructRuntime): Record<string, string>
     GOOGLE_CLOUD_LOCATION: LOCAL_REGION,
     QUEUE_URL: runtime.queueUrl,
     JOB_PREFIX: runtime.jobPrefix ?? 'splatflow-',
-    STAGE_TIMEOUTS: JSON.stringify(connectorTimeouts(runtime.definitions)),
+    STAGE_TIMEOUTS: JSON.stringify(runtime.stageTimeouts ?? connectorTimeouts(runtime.definitions)),
   };
 }
 
@@ -70,14 +86,7 @@ export function reconstructInterpreter(
     calls: {
       ...httpCalls,
       ...runtime.bucket.storageCalls(),
-      ...jobsRunConnector({
-        definitions: runtime.definitions,
-        jobPrefix: runtime.jobPrefix ?? 'splatflow-',
-        cwd: runtime.cwd,
-        bucket: runtime.bucket,
-        log: runtime.log,
-        onExecution: runtime.onExecution,
-      }),
+      ...(runtime.launcher ?? reconstructLauncher(runtime)).calls,
     },
   });
 }

@@ -1,5 +1,5 @@
 /**
- * V4 signed URL checks as Cloud Storage makes them (GET, `host` the only signed header, unsigned
+ * V4 signed URL checks as Cloud Storage makes them (GET or the signed method, `host` the only signed header, unsigned
  * payload): https://cloud.google.com/storage/docs/authentication/canonical-requests. The local stack's
  * storage API serves signed downloads only when the signature is valid and the URL has not expired.
  */
@@ -9,7 +9,7 @@ const strict = (s: string) =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 /** Whether the URL carries a valid signature by `key` (a public key, or the private key's PEM). */
-export function validV4Signature(url: string, key: KeyObject | string): boolean {
+export function validV4Signature(url: string, key: KeyObject | string, method = 'GET'): boolean {
   const u = new URL(url);
   const signature = u.searchParams.get('X-Goog-Signature') ?? '';
   const query = [...u.searchParams.entries()]
@@ -18,7 +18,7 @@ export function validV4Signature(url: string, key: KeyObject | string): boolean 
     .map(([name, value]) => `${strict(name)}=${strict(value)}`)
     .join('&');
   // The client signs the host without its port.
-  const canonical = ['GET', u.pathname, query, `host:${u.hostname}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
+  const canonical = [method, u.pathname, query, `host:${u.hostname}`, '', 'host', 'UNSIGNED-PAYLOAD'].join('\n');
   const scope = (u.searchParams.get('X-Goog-Credential') ?? '').split('/').slice(1).join('/');
   const toSign = [
     'GOOG4-RSA-SHA256',

@@ -22,7 +22,7 @@ import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
 import { createPrivateKey } from 'node:crypto';
 import { loadDefinitions, type JobDefinitions } from './jobs/definitions.js';
-import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter } from './runtime.js';
+import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './runtime.js';
 
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
 const FUNCTIONS_ENTRY = resolve(REPOSITORY, 'dist/functions/index.js');
@@ -94,6 +94,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         WORKFLOW_LOCATION: LOCAL_REGION,
         WORKFLOW_NAME: 'reconstruct',
         WORKFLOWS_EMULATOR_HOST: `127.0.0.1:${apiPort}`,
+        RUN_EMULATOR_HOST: `127.0.0.1:${apiPort}`,
         OUTPUT_PREFIX: `gs://${options.bucket}/requests/`,
         UPLOADS_PREFIX: 'uploads/',
         AUTH_MODE: 'local',
@@ -117,16 +118,19 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     const queueUrl = url('queue');
     if (!queueUrl) throw new Error('functions/index.ts registers no queue function');
-    const reconstruct = reconstructInterpreter({
+    const runtime = {
       definitions: options.definitions ?? loadDefinitions(),
       bucket,
       queueUrl,
       cwd: REPOSITORY,
       log: log.child({ component: 'workflow' }),
-    });
+    };
+    const launcher = reconstructLauncher(runtime);
+    const reconstruct = reconstructInterpreter({ ...runtime, launcher });
     const api = await startLocalApi(
       {
-        workflows: { reconstruct: (argument) => reconstruct.run(argument) },
+        workflows: { reconstruct: (argument, { signal }) => reconstruct.run(argument, signal) },
+        jobs: launcher,
         bucket,
         log: log.child({ component: 'api' }),
         signingKey: createPrivateKey(

@@ -5,8 +5,8 @@
  * - `POST /upload/storage/v1/b/{bucket}/o?uploadType=multipart` (metadata part, then media) with
  *   `ifGenerationMatch` answering 412 when it does not hold
  *   (https://cloud.google.com/storage/docs/json_api/v1/objects/insert);
- * - `GET /{bucket}/{name}?X-Goog-Signature=…` a V4 signed download, checked as GCS checks it (signature,
- *   expiry): what `GET /status` hands out locally.
+ * - `GET /{bucket}/{name}?X-Goog-Signature=…` a V4 signed download, and `PUT` a signed upload, checked as GCS
+ *   checks them (signature, expiry): what `GET /status` and `POST /uploads` hand out locally.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -134,16 +134,29 @@ export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyOb
       return true;
     }
     const signed = SIGNED.exec(url.pathname);
-    if (signed && method === 'GET' && url.searchParams.has('X-Goog-Signature')) {
+    if (signed && (method === 'GET' || method === 'PUT') && url.searchParams.has('X-Goog-Signature')) {
       const full = `http://${req.headers.host ?? '127.0.0.1'}${req.url ?? ''}`;
       const expiry = signedUrlExpiry(full);
-      if (!options.signingKey || !validV4Signature(full, options.signingKey)) {
+      const [b, name] = [signed[1]!, decodeURIComponent(signed[2]!)];
+      if (!options.signingKey || !validV4Signature(full, options.signingKey, method)) {
         fail(res, 403, 'The request signature we calculated does not match the signature you provided.');
       } else if (!expiry || expiry.getTime() < Date.now()) {
         fail(res, 400, 'Request has expired');
-      } else {
-        const [b, name] = [signed[1]!, decodeURIComponent(signed[2]!)];
+      } else if (method === 'GET') {
         await sendObject(res, b, name, 'media');
+      } else {
+        // A signed upload (POST /uploads answers these): the body becomes the object, as GCS's XML API PUT does.
+        try {
+          await bucket.write(b, name, req, {
+            contentType: req.headers['content-type'] ?? 'application/octet-stream',
+            maxBytes: options.maxBodyBytes,
+          });
+          res.writeHead(200, { 'content-length': '0' });
+          res.end();
+        } catch (error) {
+          if (error instanceof TooLargeError) fail(res, 413, error.message);
+          else fail(res, 400, (error as Error).message);
+        }
       }
       return true;
     }

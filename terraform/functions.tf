@@ -10,9 +10,18 @@ locals {
     "on-upload"        = { entry_point = "onUpload", timeout_seconds = 120 }
     "preprocess-video" = { entry_point = "preprocessVideo", timeout_seconds = 60 }
     status             = { entry_point = "status", timeout_seconds = 60 }
+    uploads            = { entry_point = "uploads", timeout_seconds = 60 }
     dispatch           = { entry_point = "dispatch", timeout_seconds = 300 }
     reconcile          = { entry_point = "reconcile", timeout_seconds = 300 }
   }
+
+  # Where a request's input may come from (functions/ingress/inputs.ts, jobs/runtime/input-location.ts):
+  # the uploads folder first (POST /uploads signs URLs into it), then any the operator adds; each
+  # caller may name only objects in its own scope folder under them.
+  input_locations = concat(
+    ["gs://${google_storage_bucket.this["uploads"].name}/${var.uploads_prefix}"],
+    var.extra_input_locations,
+  )
 
   # The status URL handed to callers. Known before the function exists (gen2 functions answer on
   # their cloudfunctions.net URL too), so the functions can name it without a dependency cycle.
@@ -34,6 +43,7 @@ locals {
     AUTH_MODE                      = "google"
     UPLOADS_PREFIX                 = var.uploads_prefix
     UPLOAD_STATUS_PREFIX           = local.upload_status_prefix
+    INPUT_LOCATIONS                = join(",", local.input_locations)
     OUTPUT_PREFIX                  = "gs://${google_storage_bucket.this["work"].name}/requests/"
     STATUS_URL                     = local.status_url
     WORKFLOW_LOCATION              = var.region

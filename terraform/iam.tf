@@ -34,9 +34,9 @@ locals {
       # The workflow reports stage progress and the final status (PUT /status/{id}, OIDC).
       "queue/workflow" = { function = "queue", member = google_service_account.workflow.member }
     },
-    # Callers of the API (trigger, preprocess, status) named by the operator.
+    # Callers of the API (trigger, preprocess, uploads, status) named by the operator.
     {
-      for pair in setproduct(["trigger", "preprocess-video", "status"], var.api_invoker_members) :
+      for pair in setproduct(["trigger", "preprocess-video", "uploads", "status"], var.api_invoker_members) :
       "${pair[0]}/${pair[1]}" => { function = pair[0], member = pair[1] }
     },
   )
@@ -105,11 +105,26 @@ resource "google_project_iam_member" "function_roles" {
   member   = google_service_account.function[each.value.function].member
 }
 
-# V4 signed result URLs are signed by the status function's own account (signBlob on itself).
+# V4 signed URLs are signed by the signing function's own account (signBlob on itself): the status
+# function's read URLs for results, the uploads function's write URLs into a caller's scope.
 resource "google_service_account_iam_member" "status_signs_urls" {
   service_account_id = google_service_account.function["status"].name
   role               = "roles/iam.serviceAccountTokenCreator"
   member             = google_service_account.function["status"].member
+}
+
+resource "google_service_account_iam_member" "uploads_signs_urls" {
+  service_account_id = google_service_account.function["uploads"].name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = google_service_account.function["uploads"].member
+}
+
+# A signed URL carries its signer's permissions: the uploads function may create objects in the
+# uploads bucket (and neither read nor delete them).
+resource "google_storage_bucket_iam_member" "uploads_creates_objects" {
+  bucket = google_storage_bucket.this["uploads"].name
+  role   = "roles/storage.objectCreator"
+  member = google_service_account.function["uploads"].member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "invokers" {
@@ -191,11 +206,35 @@ resource "google_cloud_run_v2_job_iam_member" "workflow_runs_stages" {
   member   = google_service_account.workflow.member
 }
 
-# The jobs.run connector waits on the long-running operation and reads the execution it started.
+# The workflow follows the execution it started and cancels one it gives up on (workflows/reconstruct.yaml).
 resource "google_project_iam_custom_role" "workflow_watches_runs" {
   role_id     = "${replace(var.name_prefix, "-", "_")}_workflow_run_watcher"
-  title       = "splatflow workflow: follow stage job executions"
-  permissions = ["run.operations.get", "run.executions.get"]
+  title       = "splatflow workflow: follow and cancel stage job executions"
+  permissions = ["run.operations.get", "run.executions.get", "run.executions.cancel"]
+}
+
+# A request cancelled while PROCESSING: the queue function cancels its workflow execution (Workflows has no
+# finer grain than the project) and the stage job executions it started (on the stage jobs only).
+resource "google_project_iam_custom_role" "queue_cancels_workflows" {
+  role_id     = "${replace(var.name_prefix, "-", "_")}_queue_workflow_canceller"
+  title       = "splatflow queue: cancel reconstruct executions"
+  permissions = ["workflows.executions.cancel"]
+}
+
+resource "google_project_iam_member" "queue_cancels_workflows" {
+  project = var.project_id
+  role    = google_project_iam_custom_role.queue_cancels_workflows.id
+  member  = google_service_account.function["queue"].member
+}
+
+# run.jobs.run and run.executions.cancel (executions.cancel needs run.jobs.run on the job:
+# https://cloud.google.com/run/docs/reference/rest/v2/projects.locations.jobs.executions/cancel).
+resource "google_cloud_run_v2_job_iam_member" "queue_cancels_stages" {
+  for_each = local.stages
+  name     = google_cloud_run_v2_job.stage[each.key].name
+  location = var.region
+  role     = "roles/run.jobsExecutor"
+  member   = google_service_account.function["queue"].member
 }
 
 resource "google_project_iam_member" "workflow_watches_runs" {

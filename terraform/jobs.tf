@@ -35,7 +35,11 @@ resource "google_cloud_run_v2_job" "stage" {
         }
 
         dynamic "env" {
-          for_each = merge(lookup(var.stage_environment, each.key, {}), { SPLATFLOW_STAGE = each.key })
+          # The frames stage checks the input against the locations the functions admit.
+          for_each = merge(lookup(var.stage_environment, each.key, {}), {
+            SPLATFLOW_STAGE           = each.key
+            SPLATFLOW_INPUT_LOCATIONS = join(",", local.input_locations)
+          })
           content {
             name  = env.key
             value = env.value

@@ -8,6 +8,11 @@ output "preprocess_url" {
   value       = "${google_cloudfunctions2_function.this["preprocess-video"].service_config[0].uri}/preprocess-video"
 }
 
+output "uploads_url" {
+  description = "POST {session_id, file_name} here for a signed URL to PUT one file to in your own upload folder (Google ID token required)."
+  value       = "${google_cloudfunctions2_function.this["uploads"].service_config[0].uri}/uploads"
+}
+
 output "status_url" {
   description = "GET with ?callback_token=… for a request's status and, when done, signed result URLs."
   value       = local.status_url

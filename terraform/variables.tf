@@ -31,7 +31,7 @@ variable "stage_environment" {
 }
 
 variable "api_invoker_members" {
-  description = "IAM members allowed to call the trigger, preprocess-video and status functions (for example user:alice@example.com, serviceAccount:app@p.iam.gserviceaccount.com)."
+  description = "IAM members allowed to call the trigger, preprocess-video, uploads and status functions (for example user:alice@example.com, serviceAccount:app@p.iam.gserviceaccount.com)."
   type        = list(string)
   default     = []
   validation {
@@ -53,6 +53,16 @@ variable "uploads_prefix" {
   validation {
     condition     = can(regex("^([A-Za-z0-9._-]+/)*$", var.uploads_prefix))
     error_message = "uploads_prefix: folder names separated and ended by /, or empty."
+  }
+}
+
+variable "extra_input_locations" {
+  description = "More Cloud Storage folders (gs://BUCKET/PREFIX/) requests may name as input, besides the uploads folder; each caller still only its own scope folder under them. The frames job needs read access to them."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for location in var.extra_input_locations : can(regex("^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/([A-Za-z0-9._-]+/)*$", location))])
+    error_message = "extra_input_locations: gs://BUCKET/PREFIX/ folders, each ending with /."
   }
 }
 

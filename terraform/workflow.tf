@@ -20,10 +20,11 @@ resource "google_workflows_workflow" "reconstruct" {
   user_env_vars = {
     QUEUE_URL  = google_cloudfunctions2_function.this["queue"].service_config[0].uri
     JOB_PREFIX = "${var.name_prefix}-"
-    # How long the jobs.run connector waits for a stage: every attempt Cloud Run may make of the
-    # task, each up to its timeout (the rule local/jobs/definitions.ts applies locally).
+    # How long the workflow waits for a stage's execution before cancelling it: every attempt Cloud Run
+    # may make of the task, each up to its timeout plus time to schedule a GPU and pull the image
+    # (the rule and headroom of local/jobs/definitions.ts).
     STAGE_TIMEOUTS = jsonencode({
-      for name, stage in local.stages : name => stage.timeout_seconds * (stage.max_retries + 1)
+      for name, stage in local.stages : name => (stage.timeout_seconds + (stage.gpu > 0 ? 1200 : 300)) * (stage.max_retries + 1)
     })
   }
 

@@ -20,6 +20,8 @@ export interface WorkflowRunner {
   /** Starts an execution; answers its full name. */
   start(argument: WorkflowArgument): Promise<string>;
   state(execution: string): Promise<ExecutionState>;
+  /** Cancels a running execution (its request was cancelled). */
+  cancel(execution: string): Promise<void>;
 }
 
 const STATE_NAMES = ['STATE_UNSPECIFIED', 'ACTIVE', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'UNAVAILABLE', 'QUEUED'];
@@ -62,6 +64,9 @@ export function workflowRunner(settings: {
     async state(name) {
       const [execution] = await client.getExecution({ name });
       return executionState(execution);
+    },
+    async cancel(name) {
+      await client.cancelExecution({ name });
     },
   };
 }

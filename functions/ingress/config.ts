@@ -1,6 +1,7 @@
 /** Configuration of the ingress, records and dispatch functions (beside the queue's own). */
 import type { JSONSchemaType } from 'ajv';
 import { ConfigError, loadConfig } from '../../lib/config.js';
+import { LOCATIONS_PATTERN } from '../../lib/locations.js';
 
 export interface IngressConfig {
   GOOGLE_CLOUD_PROJECT: string;
@@ -11,6 +12,7 @@ export interface IngressConfig {
   RATE_LIMIT_PER_MINUTE: number;
   DEDUP_WINDOW_SECONDS: number;
   UPLOADS_PREFIX: string;
+  INPUT_LOCATIONS?: string;
   UPLOAD_MAX_BYTES: number;
   UPLOAD_MAX_DURATION_SECONDS: number;
   UPLOAD_STATUS_OBJECTS: boolean;
@@ -22,9 +24,12 @@ export interface IngressConfig {
   WEBHOOK_SECRET?: string;
   WEBHOOK_RETRIES: number;
   WEBHOOK_ALLOW_HTTP: boolean;
+  WEBHOOK_ALLOW_HOSTS?: string;
   WORKFLOW_LOCATION: string;
   WORKFLOW_NAME: string;
   WORKFLOWS_EMULATOR_HOST?: string;
+  /** A local server speaking the Cloud Run Admin API (job executions), as WORKFLOWS_EMULATOR_HOST. */
+  RUN_EMULATOR_HOST?: string;
   MAX_CONCURRENT_RECONSTRUCTIONS: number;
   DISPATCH_LEASE_SECONDS: number;
   DISPATCH_START_LEASE_SECONDS: number;
@@ -72,6 +77,7 @@ const schema: JSONSchemaType<IngressConfig> = {
     RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 10 },
     DEDUP_WINDOW_SECONDS: { type: 'integer', minimum: 1, maximum: 7 * 86400, default: 600 },
     UPLOADS_PREFIX: { type: 'string', pattern: '^([A-Za-z0-9._-]+/)*$', default: 'uploads/' },
+    INPUT_LOCATIONS: { type: 'string', pattern: LOCATIONS_PATTERN, nullable: true },
     UPLOAD_MAX_BYTES: { type: 'integer', minimum: 1, default: 4 * 1024 ** 3 },
     UPLOAD_MAX_DURATION_SECONDS: { type: 'integer', minimum: 1, default: 600 },
     // A status object per upload, `<UPLOAD_STATUS_PREFIX><upload name>.json` in the upload's bucket.
@@ -88,9 +94,11 @@ const schema: JSONSchemaType<IngressConfig> = {
     WEBHOOK_SECRET: { type: 'string', minLength: 16, nullable: true },
     WEBHOOK_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 4 },
     WEBHOOK_ALLOW_HTTP: { type: 'boolean', default: false },
+    WEBHOOK_ALLOW_HOSTS: { type: 'string', pattern: '^[^\\s,]+:[0-9]{1,5}(,[^\\s,]+:[0-9]{1,5})*$', nullable: true },
     WORKFLOW_LOCATION: { type: 'string', pattern: '^[a-z0-9-]+$', default: 'us-central1' },
     WORKFLOW_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$', default: 'reconstruct' },
     WORKFLOWS_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
+    RUN_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
     MAX_CONCURRENT_RECONSTRUCTIONS: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
     DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 6 * 3600 },
     DISPATCH_START_LEASE_SECONDS: { type: 'integer', minimum: 10, maximum: 3600, default: 120 },
@@ -108,5 +116,13 @@ export function loadIngressConfig(env: Record<string, string | undefined> = proc
   if (config.UPLOAD_STATUS_OBJECTS && (status.startsWith(uploads) || uploads.startsWith(status))) {
     throw new ConfigError(`invalid configuration: UPLOAD_STATUS_PREFIX ${status} overlaps UPLOADS_PREFIX ${uploads}`);
   }
+  // The allow-list re-opens private addresses to webhooks: never where callers are strangers.
+  if (config.WEBHOOK_ALLOW_HOSTS !== undefined && config.AUTH_MODE !== 'local') {
+    throw new ConfigError('invalid configuration: WEBHOOK_ALLOW_HOSTS is only accepted with AUTH_MODE=local');
+  }
   return config;
 }
+
+/** `WEBHOOK_ALLOW_HOSTS` as the `host:port` entries the webhook check compares (lower case). */
+export const webhookAllowList = (config: IngressConfig): string[] =>
+  config.WEBHOOK_ALLOW_HOSTS?.toLowerCase().split(',') ?? [];

@@ -9,17 +9,19 @@ import { completedResults } from '../../lib/results.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
+import { assertStorable } from '../records/firestore-safe.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord, type Origin, type RequestRecord } from '../records/record.js';
 import type { RequestStore } from '../records/store.js';
 import type { SignUrl } from '../storage/signed-urls.js';
 import { dedupKey, type Deduplicator } from './dedup.js';
+import { checkWebhookUrl, WebhookRefused, type WebhookPolicy } from '../webhooks/ssrf.js';
 import type { IdentifyCaller } from './identity.js';
+import { checkInput, type InputRules } from './inputs.js';
 import type { RateLimiter } from './rate-limit.js';
 import { statusQuerySchema, triggerSchema, type TriggerBody } from './schemas.js';
 import { hashToken, newCallbackToken, TOKEN_PATTERN, tokenMatches } from './tokens.js';
 import { randomUUID } from 'node:crypto';
-import { webhookUrlProblem, type WebhookPolicy } from '../webhooks/url.js';
 
 const ajv = new Ajv({ allErrors: false });
 const validateTrigger = ajv.compile(triggerSchema);
@@ -34,7 +36,8 @@ export interface AdmissionDeps {
   lifecycle: Lifecycle;
   log: Logger;
   statusUrl: string;
-  webhooks: WebhookPolicy;
+  inputs: InputRules;
+  webhooks: { enabled: boolean; policy: WebhookPolicy };
 }
 
 function only(req: Request, method: string, paths: string[]): void {
@@ -45,7 +48,7 @@ function only(req: Request, method: string, paths: string[]): void {
   }
 }
 
-function checkBody(body: TriggerBody, webhooks: AdmissionDeps['webhooks']): void {
+async function checkBody(body: TriggerBody, caller: string, deps: AdmissionDeps): Promise<void> {
   if (body.input.uri.split('/').some((segment) => segment === '..' || segment === '.')) {
     throw new HttpError(400, 'INVALID_BODY', 'body.input.uri must not contain "." or ".." path segments');
   }
@@ -53,10 +56,19 @@ function checkBody(body: TriggerBody, webhooks: AdmissionDeps['webhooks']): void
   if (/[\u0000-\u001f\u007f]/.test(body.input.uri)) {
     throw new HttpError(400, 'INVALID_BODY', 'body.input.uri must not contain control characters');
   }
+  checkInput(body.input.uri, caller, deps.inputs);
   if (body.webhook_url === undefined) return;
-  const problem = webhookUrlProblem(body.webhook_url, webhooks);
-  if (problem?.code === 'WEBHOOKS_DISABLED') throw new HttpError(400, problem.code, problem.message);
-  if (problem) throw new HttpError(400, 'INVALID_BODY', `body.webhook_url ${problem.message}`);
+  if (!deps.webhooks.enabled)
+    throw new HttpError(400, 'WEBHOOKS_DISABLED', 'webhooks are not configured on this service');
+  try {
+    await checkWebhookUrl(body.webhook_url, deps.webhooks.policy);
+  } catch (error) {
+    if (error instanceof WebhookRefused) {
+      const code = error.code === 'INVALID_WEBHOOK_URL' ? 'INVALID_BODY' : error.code;
+      throw new HttpError(400, code, `body.${error.message}`);
+    }
+    throw error;
+  }
 }
 
 function idempotencyKey(req: Request): string | undefined {
@@ -74,7 +86,8 @@ export function admissionRoute(deps: AdmissionDeps, origin: Extract<Origin, 'tri
     only(req, 'POST', ['/', path]);
     const caller = await deps.identify(req);
     const body = jsonBody(req, validateTrigger);
-    checkBody(body, deps.webhooks);
+    await checkBody(body, caller, deps);
+    assertStorable(body.params, 'params');
     const key = idempotencyKey(req);
 
     const rate = await deps.rateLimiter.take(caller);

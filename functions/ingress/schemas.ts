@@ -1,6 +1,6 @@
 /** External inputs of the ingress functions; TS types are derived from these schemas. */
 import type { JSONSchemaType } from 'ajv';
-import { enqueueSchema } from '../queue/schemas.js';
+import { enqueueSchema, idPattern } from '../queue/schemas.js';
 
 export interface TriggerBody {
   session_id: string;
@@ -56,5 +56,21 @@ export const storageObjectSchema: JSONSchemaType<StorageObjectData> = {
       required: [],
       additionalProperties: { type: 'string', maxLength: 8192 },
     },
+  },
+};
+
+export interface UploadBody {
+  session_id: string;
+  file_name: string;
+}
+
+/** `POST /uploads`: where the caller wants to put one file (the scope is never the caller's to choose). */
+export const uploadSchema: JSONSchemaType<UploadBody> = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['session_id', 'file_name'],
+  properties: {
+    session_id: { type: 'string', pattern: idPattern },
+    file_name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$' },
   },
 };

@@ -58,13 +58,18 @@ export function uploadHandler(deps: {
       return;
     }
     // The token is kept in the status object, the uploader's way to the signed results.
-    const token = deps.statusObjects
-      ? await deps.statusObjects.reserveToken(upload, requestId, newCallbackToken)
-      : undefined;
+    // Storage failing must not stop the request (the record is the truth): it then starts without a token.
+    const token = await deps.statusObjects
+      ?.reserveToken(upload, requestId, newCallbackToken)
+      .catch((error: unknown) => {
+        deps.log.error('status object not created; the request starts without one', { upload: upload.name, error });
+        return undefined;
+      });
     const { created } = await deps.lifecycle.admit(
       newRecord({
         request_id: requestId,
-        owner: `gs://${object.bucket}`,
+        // The uploader, as far as the object's name tells: its scope, or the bucket (an operator).
+        owner: decision.scope ?? `gs://${object.bucket}`,
         origin: 'upload',
         session_id: decision.session_id,
         input: { uri: `gs://${object.bucket}/${object.name}` },

@@ -4,13 +4,21 @@
  */
 import { createHash } from 'node:crypto';
 import type { StorageObjectData } from './schemas.js';
+import { scopeOf } from './scope.js';
 
 export const VIDEO_EXTENSIONS = ['.mp4', '.mov', '.m4v', '.webm', '.mkv'];
 const IMAGE_SET_EXTENSIONS = ['.zip'];
 const MANIFEST_NAME = 'manifest.json';
 
 export type UploadDecision =
-  { accept: true; kind: 'video' | 'images'; session_id: string } | { accept: false; reason: string };
+  | {
+      accept: true;
+      kind: 'video' | 'images';
+      session_id: string;
+      /** The uploader's scope (scope.ts), when the object lies in one; else an operator's upload. */
+      scope?: string;
+    }
+  | { accept: false; reason: string };
 
 export interface UploadLimits {
   uploadsPrefix: string;
@@ -49,9 +57,14 @@ export function classifyUpload(object: StorageObjectData, limits: UploadLimits):
   if (size > limits.maxBytes)
     return { accept: false, reason: `object is ${size} bytes; the limit is ${limits.maxBytes}` };
   const ext = extension(name);
-  if (VIDEO_EXTENSIONS.includes(ext)) return { accept: true, kind: 'video', session_id: sessionOf(relative) };
+  // `uploads/<scope>/<session>/…` (POST /uploads) or, written by an operator, `uploads/<session>/…`.
+  const scope = scopeOf(relative);
+  const owned = scope
+    ? { scope, session_id: sessionOf(relative.slice(scope.length + 1)) }
+    : { session_id: sessionOf(relative) };
+  if (VIDEO_EXTENSIONS.includes(ext)) return { accept: true, kind: 'video', ...owned };
   if (IMAGE_SET_EXTENSIONS.includes(ext) || segments.at(-1) === MANIFEST_NAME) {
-    return { accept: true, kind: 'images', session_id: sessionOf(relative) };
+    return { accept: true, kind: 'images', ...owned };
   }
   return { accept: false, reason: `unsupported file type "${ext || '(none)'}": expected a video or an image set` };
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
+import { assertStorable } from '../records/firestore-safe.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import { newRecord } from '../records/record.js';
 import { enqueueSchema, nextQuerySchema, updateSchema } from './schemas.js';
@@ -45,6 +46,7 @@ export function queueRoutes(
       match: (path) => path === '/enqueue',
       run: async (req, res) => {
         const body = jsonBody(req, validateEnqueue);
+        assertStorable(body.params, 'params');
         const record = newRecord({ ...body, owner: 'queue-api', origin: 'queue' });
         const { position } = await lifecycle.admit(record);
         log.info('request queued', {
@@ -70,6 +72,8 @@ export function queueRoutes(
       run: async (req, res) => {
         const requestId = requestIdFrom(req.path);
         const body = jsonBody(req, validateUpdate);
+        assertStorable(body.outputs, 'outputs');
+        assertStorable(body.error, 'error');
         const result = await lifecycle.update(requestId, body);
         if (result.kind === 'not_found') throw new HttpError(404, 'NOT_FOUND', 'no such request');
         if (result.kind !== 'ok') {

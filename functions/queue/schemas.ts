@@ -21,7 +21,7 @@ export interface EnqueueBody {
   params?: JsonObject;
 }
 
-const idPattern = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+export const idPattern = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
 
 export const enqueueSchema: JSONSchemaType<EnqueueBody> = {
   type: 'object',
@@ -61,6 +61,8 @@ export interface UpdateBody {
   error?: StageError;
   outputs?: JsonObject;
   lease_id?: string;
+  /** A Cloud Run job execution the workflow started for this request (cancelled with it). */
+  job_execution?: string;
 }
 
 export const updateSchema: JSONSchemaType<UpdateBody> = {
@@ -84,6 +86,12 @@ export const updateSchema: JSONSchemaType<UpdateBody> = {
     },
     outputs: { type: 'object', nullable: true, required: [] },
     lease_id: { type: 'string', minLength: 1, maxLength: 128, nullable: true },
+    job_execution: {
+      type: 'string',
+      maxLength: 512,
+      pattern: '^projects/[^/]+/locations/[^/]+/jobs/[^/]+/executions/[^/]+$',
+      nullable: true,
+    },
   },
 };
 

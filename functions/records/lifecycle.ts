@@ -15,6 +15,11 @@ export interface LifecycleHooks {
   ended(record: RequestRecord): void;
   /** Something may be startable now (a request was queued or ended). */
   kick(): void;
+  /**
+   * A PROCESSING request was cancelled: stop its workflow execution and the job executions it started
+   * (the record as cancelled still names them; must not throw).
+   */
+  cancelled(record: RequestRecord): void;
 }
 
 export type LifecycleUpdate =
@@ -67,6 +72,9 @@ export class Lifecycle {
     }
     if (queued && queued.kind !== 'ok') {
       this.log.warning('queue out of step with the record', { request_id: requestId, queue: queued });
+    }
+    if (change.record.status === 'CANCELLED' && (change.record.execution || change.record.job_executions?.length)) {
+      this.hooks.cancelled(change.record);
     }
     if (TERMINAL.has(change.record.status)) {
       this.hooks.ended(change.record);

@@ -33,6 +33,8 @@ export interface RequestRecord extends Omit<QueueRequest, 'position' | 'lease_ex
   lease_id?: string;
   /** The Workflows execution running the request (`projects/…/executions/…`). */
   execution?: string;
+  /** Cloud Run job executions that execution started (`projects/…/jobs/…/executions/…`), oldest first. */
+  job_executions?: string[];
   webhook_url?: string;
   /** SHA-256 (hex) of the callback token; the token itself is never stored. */
   token_hash?: string;
@@ -70,7 +72,8 @@ export const TERMINAL: ReadonlySet<Status> = new Set(['COMPLETED', 'FAILED', 'CA
 
 const LEGAL: Partial<Record<Status, readonly Status[]>> = {
   QUEUED: ['PROCESSING', 'CANCELLED'],
-  PROCESSING: ['PROCESSING', 'COMPLETED', 'FAILED'],
+  // PROCESSING → CANCELLED stops its workflow and job executions (Lifecycle's `cancelled` hook).
+  PROCESSING: ['PROCESSING', 'COMPLETED', 'FAILED', 'CANCELLED'],
 };
 
 export type Refusal = { kind: 'illegal_transition' | 'lease_mismatch'; current: Status };
@@ -106,6 +109,9 @@ export function applyUpdate(record: RequestRecord, body: UpdateBody, now: string
   if (body.error) next.error = body.error;
   if (body.outputs) next.outputs = body.outputs;
   if (body.progress !== undefined) next.progress = body.progress;
+  if (body.job_execution && !record.job_executions?.includes(body.job_execution)) {
+    next.job_executions = [...(record.job_executions ?? []), body.job_execution];
+  }
   if (TERMINAL.has(body.status)) {
     next.finished_at = now;
     delete next.lease_id;
@@ -127,6 +133,7 @@ export function applyTake(record: RequestRecord, leaseId: string, now: string): 
     updated_at: now,
   };
   delete next.execution;
+  delete next.job_executions;
   return { kind: 'ok', record: next };
 }
 

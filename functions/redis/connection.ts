@@ -3,6 +3,8 @@
  * the offline queue is disabled, connecting has a deadline, and callers get `RedisUnavailableError`
  * (answered as 503 + Retry-After) while the client keeps reconnecting in the background.
  */
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { createClient, ErrorReply } from 'redis';
 import type { Logger } from '../../lib/log.js';
 
@@ -19,6 +21,38 @@ export class RedisUnavailableError extends Error {
   override name = 'RedisUnavailableError';
 }
 
+/**
+ * The server's identity for a connection by IP. Memorystore is reached by the instance's IP
+ * (`host` from the API), and its server certificate may carry that IP only as the subject CN
+ * (https://cloud.google.com/memorystore/docs/redis/in-transit-encryption: the instance's own CAs
+ * sign it). Node checks an IP host against IP SANs only, so such a certificate would be refused;
+ * accept the IP in an IP SAN, or in the CN when the certificate has no IP SAN (RFC 6125 6.4.4).
+ * A host name is checked by Node's own rules. The chain is verified separately (`ca`).
+ */
+export function serverIdentity(host: string, cert: PeerCertificate): Error | undefined {
+  if (!isIP(host)) return checkServerIdentity(host, cert);
+  const ipSans = (cert.subjectaltname ?? '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name.startsWith('IP Address:'))
+    .map((name) => canonicalIp(name.slice('IP Address:'.length)));
+  const wanted = canonicalIp(host);
+  if (ipSans.includes(wanted)) return undefined;
+  const cn = cert.subject?.CN;
+  if (ipSans.length === 0 && typeof cn === 'string' && canonicalIp(cn) === wanted) return undefined;
+  const named = ipSans.length ? `IP SANs ${ipSans.join(', ')}` : `CN ${String(cn)}`;
+  return Object.assign(new Error(`redis server certificate is for ${named}, not ${host}`), {
+    code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+    host,
+  });
+}
+
+/** One spelling per address (IPv6 zeros and case); anything else unchanged. */
+function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  return new URL(`http://[${address}]`).hostname.slice(1, -1);
+}
+
 function newClient(settings: RedisSettings, url: URL) {
   const tls = url.protocol === 'rediss:';
   return createClient({
@@ -28,7 +62,16 @@ function newClient(settings: RedisSettings, url: URL) {
     socket: {
       connectTimeout: settings.connectTimeoutMs,
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000),
-      ...(tls ? { tls: true as const, ...(settings.tlsCa ? { ca: settings.tlsCa } : {}) } : {}),
+      // TLS: the chain must lead to the instance's CA (only that CA when one is given: `ca` replaces
+      // Node's roots), and the identity is checked against the host connected to, explicitly.
+      ...(tls
+        ? {
+            tls: true as const,
+            rejectUnauthorized: true,
+            checkServerIdentity: serverIdentity,
+            ...(settings.tlsCa ? { ca: settings.tlsCa } : {}),
+          }
+        : {}),
     },
   });
 }

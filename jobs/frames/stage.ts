@@ -9,6 +9,7 @@ import { isImageName } from '../image/names.js';
 import { normaliseImage } from '../image/normalise.js';
 import { ExecError } from '../runtime/exec.js';
 import { InputRefused } from '../runtime/errors.js';
+import { checkInputLocation } from '../runtime/input-location.js';
 import { defineStage, type StageContext } from '../runtime/stage.js';
 import type { Storage } from '../runtime/storage.js';
 import { extractZipImages } from './image-set.js';
@@ -217,6 +218,7 @@ export const framesStage = defineStage<FramesParams, FramesMetrics>({
   params: paramsSchema,
   metrics: metricsSchema,
   async run(ctx) {
+    checkInputLocation(ctx.contract.inputUri, ctx.env);
     const kind = await inputKind(ctx.storage, ctx.contract.inputUri);
     const metrics = kind === 'video' ? await fromVideo(ctx) : await fromImages(ctx, kind);
     return { metrics };

@@ -1,10 +1,13 @@
 # The sfm stage: COLMAP (CUDA SIFT extraction and matching) and GLOMAP (global mapper), built at pinned
-# versions, with Node 20 to run dist/jobs/run-stage.js, and a vocabulary tree for sequential matching's loop
+# versions, with Node 22 (the functions' runtime) to run dist/jobs/run-stage.js, and a vocabulary tree for sequential matching's loop
 # detection baked in at a pinned sha256. Build from the repository root:
 #   docker build -f jobs/images/colmap.Dockerfile \
 #     --build-arg VOCAB_TREE_SHA256=<sha256 of the file at VOCAB_TREE_URL> -t colmap .
 # Not built in CI (no Docker, no GPU there); the same stage code runs locally on Debian's CPU colmap.
-ARG CUDA_VERSION=12.4.1
+# CUDA no newer than the driver Cloud Run's L4 GPUs have: 535.216.03, CUDA 12.2
+# (https://cloud.google.com/run/docs/configuring/jobs/gpu, "Supported GPU types").
+ARG CUDA_VERSION=12.2.2
+ARG NODE_IMAGE=node:22.23.5-bookworm-slim
 ARG UBUNTU_VERSION=22.04
 
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu${UBUNTU_VERSION} AS builder
@@ -31,14 +34,14 @@ RUN git clone --depth 1 --branch ${GLOMAP_VERSION} https://github.com/colmap/glo
          -DCMAKE_INSTALL_PREFIX=/opt/sfm \
     && cmake --build /src/glomap/build && cmake --install /src/glomap/build
 
-FROM node:20-bookworm-slim AS app
+FROM ${NODE_IMAGE} AS app
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim AS vocab
+FROM ${NODE_IMAGE} AS vocab
 # COLMAP up to 3.11 reads only the classic FLANN-format trees published at demuc.de/colmap; 3.12 switched to
 # FAISS-format trees (vocab_tree_faiss_*.bin), which 3.11 cannot read: change both together. 256K words is
 # COLMAP's tree for 1 000-10 000 images (32K words for fewer). The build refuses to go on unless the download

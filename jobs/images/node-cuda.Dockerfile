@@ -1,13 +1,17 @@
-# The GPU image of the depth stage: Node 20, onnxruntime-node with its CUDA 12 provider, and the
+# The GPU image of the depth stage: Node 22 (the functions' runtime), onnxruntime-node with its CUDA 12 provider, and the
 # Depth-Anything-V2-Small ONNX model baked in at a pinned sha256.
 #   docker build -f jobs/images/node-cuda.Dockerfile \
 #     --build-arg DEPTH_MODEL_SHA256=<sha256 of the file at DEPTH_MODEL_URL> -t splatflow-node-cuda .
 #
 # Model licence: Depth-Anything-V2-Small is Apache-2.0. The Base and Large checkpoints are
 # CC-BY-NC-4.0 (non-commercial): do not put them in this image for a commercial deployment.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
-# onnxruntime-node 1.30's CUDA 12 provider wants cuDNN 9.
-ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04
+ARG NODE_IMAGE=node:22.23.5-bookworm-slim
+# CUDA no newer than the driver Cloud Run's L4 GPUs have: 535.216.03, CUDA 12.2
+# (https://cloud.google.com/run/docs/configuring/jobs/gpu, "Supported GPU types").
+ARG CUDA_IMAGE=nvidia/cuda:12.2.2-runtime-ubuntu22.04
+# onnxruntime-node 1.30's CUDA 12 provider wants cuDNN 9; NVIDIA's repository (configured in the CUDA image)
+# has it built for CUDA 12, which runs on any 12.x driver from r525.
+ARG CUDNN_VERSION=9.5.1.17-1
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -34,6 +38,10 @@ RUN test -n "${DEPTH_MODEL_SHA256}" || { echo "DEPTH_MODEL_SHA256 build argument
 
 FROM ${CUDA_IMAGE}
 ARG DEPTH_MODEL_SHA256
+ARG CUDNN_VERSION
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends "libcudnn9-cuda-12=${CUDNN_VERSION}" \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 WORKDIR /app
 ENV NODE_ENV=production

@@ -65,22 +65,21 @@ def main(ctx: Context) -> None:
     colors = torch.cat([t["sh0"], t["shN"]], 1)
     sh_degree = int(round(np.sqrt(colors.shape[1]))) - 1
     opacity = 1 / (1 + np.exp(-splat["opacities"]))
-    volume = Volume.around(*scene_box(splat["means"], opacity), opts["resolution"])
+    volume = Volume.around(*scene_box(splat["means"], opacity), opts["resolution"], dev)
     trunc = opts["trunc_voxels"] * volume.voxel
-    centers = volume.centers()
     ctx.log("fusing", views=len(cameras), grid=list(volume.tsdf.shape), voxel=volume.voxel, backend=backend.name)
     with torch.no_grad():
         for i, cam in enumerate(cameras):
-            K = torch.tensor(cam["K"], dtype=torch.float32)
-            vm = torch.tensor(cam["viewmat"], dtype=torch.float32)
+            K = torch.tensor(cam["K"], dtype=torch.float32, device=dev)
+            vm = torch.tensor(cam["viewmat"], dtype=torch.float32, device=dev)
             img, alpha, _ = backend.rasterization(
                 t["means"], t["quats"], torch.exp(t["scales"]), torch.sigmoid(t["opacities"]), colors,
-                vm[None].to(dev), K[None].to(dev), cam["width"], cam["height"], sh_degree=sh_degree,
-                render_mode="RGB+ED", packed=False,
+                vm[None], K[None], cam["width"], cam["height"], sh_degree=sh_degree, render_mode="RGB+ED",
+                packed=False,
             )  # fmt: skip
-            img, alpha = img[0].cpu().numpy(), alpha[0, ..., 0].cpu().numpy()
-            depth = np.where(alpha > opts["alpha_min"], img[..., 3], 0.0)
-            volume.integrate(depth, np.clip(img[..., :3], 0, 1), np.array(cam["K"]), np.array(cam["viewmat"]), trunc, centers)
+            img, alpha = img[0], alpha[0, ..., 0]
+            depth = torch.where(alpha > opts["alpha_min"], img[..., 3], torch.zeros_like(alpha))
+            volume.integrate(depth, img[..., :3].clamp(0, 1), K, vm, trunc)
             ctx.progress(0.8 * (i + 1) / len(cameras), view=i + 1)
     verts, faces, vcolors = volume.extract()
     if len(faces) == 0:

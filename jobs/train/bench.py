@@ -19,15 +19,7 @@ from .backend import select_backend
 from .colmap import read_model
 from .presets import PRESETS
 from .synthetic import blob_scene, write_sfm_output
-from .trainer import load_views, train
-
-
-class NoCheckpoints:
-    def load(self):
-        return None
-
-    def save(self, state):
-        pass
+from .trainer import NoCheckpoints, load_views, train
 
 
 def main() -> None:
@@ -45,7 +37,7 @@ def main() -> None:
     write_sfm_output(tmp, scene, n_views=8, width=width, height=height, points=args.gaussians)
     root = tmp / "sfm" / "undistorted"
     model = read_model(root / "sparse")
-    views = load_views(model, root / "images", args.side, test_every=0)
+    views = load_views(model, root / "images", args.side, test_every=0, device=backend.device)
     # Densification off: the Gaussian count stays what was asked for.
     settings = replace(PRESETS["preview"], iterations=3, densify_until=0, checkpoint_every=10**9)
     train(settings, backend, views, model.xyz, model.rgb, NoCheckpoints(), lambda step, stats: None)  # warm-up + JIT

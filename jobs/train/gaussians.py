@@ -18,24 +18,26 @@ Params = dict[str, torch.nn.Parameter]
 Optimizers = dict[str, torch.optim.Adam]
 
 
-def init_params(xyz: np.ndarray, rgb: np.ndarray, sh_degree: int, device, init_opacity: float = 0.1) -> Params:
-    """One Gaussian per sparse point: isotropic, sized by the mean distance to its 3 nearest neighbours."""
+def init_params(xyz: np.ndarray, rgb: np.ndarray, sh_degree: int, device: torch.device, init_opacity: float = 0.1,
+                init_scale: float = 1.0) -> Params:  # fmt: skip
+    """One Gaussian per sparse point: isotropic, sized by `init_scale` × the mean distance to its 3 nearest
+    neighbours."""
     n = len(xyz)
     k = min(4, n)
     dist, _ = cKDTree(xyz).query(xyz, k=k)
     mean_dist = np.sqrt((dist[:, 1:] ** 2).mean(1)) if k > 1 else np.full(n, 0.01)
-    scales = np.log(np.clip(mean_dist, 1e-7, None))[:, None].repeat(3, 1)
-    sh = torch.zeros(n, num_coeffs(sh_degree), 3)
-    sh[:, 0] = rgb_to_sh(torch.from_numpy(rgb.astype(np.float32) / 255.0))
+    scales = np.log(np.clip(init_scale * mean_dist, 1e-7, None))[:, None].repeat(3, 1)
+    sh = torch.zeros(n, num_coeffs(sh_degree), 3, device=device)
+    sh[:, 0] = rgb_to_sh(torch.from_numpy(rgb.astype(np.float32) / 255.0).to(device))
     tensors = {
-        "means": torch.from_numpy(xyz.astype(np.float32)),
-        "scales": torch.from_numpy(scales.astype(np.float32)),
-        "quats": torch.tensor([[1.0, 0, 0, 0]]).repeat(n, 1),
-        "opacities": torch.full((n,), math.log(init_opacity / (1 - init_opacity))),
+        "means": torch.from_numpy(xyz.astype(np.float32)).to(device),
+        "scales": torch.from_numpy(scales.astype(np.float32)).to(device),
+        "quats": torch.tensor([[1.0, 0, 0, 0]], device=device).repeat(n, 1),
+        "opacities": torch.full((n,), math.log(init_opacity / (1 - init_opacity)), device=device),
         "sh0": sh[:, :1].contiguous(),
         "shN": sh[:, 1:].contiguous(),
     }
-    return {k: torch.nn.Parameter(v.to(device)) for k, v in tensors.items()}
+    return {k: torch.nn.Parameter(v) for k, v in tensors.items()}
 
 
 def make_optimizers(params: Params, scene_scale: float) -> Optimizers:
@@ -66,7 +68,7 @@ def _update(params: Params, optimizers: Optimizers, new_param: Callable, new_sta
 
 
 class Densifier:
-    def __init__(self, n: int, device) -> None:
+    def __init__(self, n: int, device: torch.device) -> None:
         self.grad2d = torch.zeros(n, device=device)
         self.count = torch.zeros(n, device=device)
 

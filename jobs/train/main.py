@@ -25,6 +25,7 @@ from ..py.storage import Storage, join
 from .backend import select_backend
 from .colmap import ModelError, read_model
 from .depth import read_depth_frames
+from .mcmc import check_backend
 from .ply import write_splat_ply
 from .presets import settings_from_params
 from .trainer import evaluate, load_views, train
@@ -39,7 +40,9 @@ class StorageCheckpoints:
     def load(self) -> Optional[dict]:
         if not self.storage.exists(self.uri):
             return None
-        return torch.load(io.BytesIO(self.storage.read_bytes(self.uri)))
+        # On the CPU whatever device saved it (the optimizer state is saved as it lives, on CUDA in the container):
+        # the trainer moves each part to its device, so a checkpoint resumes on any machine.
+        return torch.load(io.BytesIO(self.storage.read_bytes(self.uri)), map_location="cpu")
 
     def save(self, state: dict) -> None:
         path = self.scratch / "checkpoint.pt"
@@ -62,6 +65,9 @@ def main(ctx: Context) -> None:
     backend = select_backend(prefer_cpu=ctx.params.get("device") == "cpu")
     preset, settings = settings_from_params(ctx.params, "preview" if backend.name == "cpu" else "standard")
     ctx.log("training", preset=preset, backend=backend.name, settings=asdict(settings))
+    if backend.fallback_reason:
+        ctx.log("gsplat cannot render on this GPU: training on the CPU", "WARNING", reason=backend.fallback_reason)
+    check_backend(settings, backend)
     scratch = ctx.scratch
     sfm = ctx.uri("sfm", "undistorted") + "/"
     root = ctx.storage.local_folder(sfm, scratch / "sfm")
@@ -75,7 +81,7 @@ def main(ctx: Context) -> None:
     if settings.depth_weight > 0 and ctx.storage.exists(depth_manifest):
         folder = ctx.storage.local_folder(ctx.uri("depth") + "/", scratch / "depth")
         depth_frames = read_depth_frames(json.loads(ctx.storage.read_bytes(depth_manifest)), folder)
-    views = load_views(model, root / "images", settings.max_side, settings.test_every, depth_frames)
+    views = load_views(model, root / "images", settings.max_side, settings.test_every, depth_frames, device=backend.device)
     ctx.progress(0.02, views=len(views), points=len(model.xyz))
 
     every = max(1, settings.iterations // 100)

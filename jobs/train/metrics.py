@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 
 
-def _window(size: int = 11, sigma: float = 1.5, channels: int = 3, dtype=torch.float32) -> torch.Tensor:
-    x = torch.arange(size, dtype=dtype) - size // 2
+def _window(device: torch.device, dtype: torch.dtype, size: int = 11, sigma: float = 1.5, channels: int = 3) -> torch.Tensor:
+    x = torch.arange(size, dtype=dtype, device=device) - size // 2
     g = torch.exp(-(x * x) / (2 * sigma * sigma))
     g = g / g.sum()
     return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
@@ -19,7 +19,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a, b: [H,W,C] in [0,1] → mean SSIM."""
     x, y = a.permute(2, 0, 1)[None], b.permute(2, 0, 1)[None]
     c = x.shape[1]
-    w = _window(channels=c, dtype=x.dtype)
+    w = _window(x.device, x.dtype, channels=c)  # on the images' device: a CPU window fails every CUDA step
     mu_x, mu_y = F.conv2d(x, w, padding=5, groups=c), F.conv2d(y, w, padding=5, groups=c)
     sxx = F.conv2d(x * x, w, padding=5, groups=c) - mu_x**2
     syy = F.conv2d(y * y, w, padding=5, groups=c) - mu_y**2

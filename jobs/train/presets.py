@@ -25,6 +25,18 @@ class Settings:
     test_every: int = 8  # every 8th view (by name) is held out for evaluation
     seed: int = 0
     depth_weight: float = 0.1  # L1 on inverse depth against the depth stage's aligned maps, when present (0: off)
+    # default: the 3DGS recipe (clone/split/prune, opacity reset; gaussians.Densifier). mcmc: gsplat's MCMCStrategy
+    # (GPU only) under the hard cap max_gaussians, refining every densify_every steps from densify_from to
+    # densify_until; it grows the count 5% per refinement until the cap.
+    strategy: str = "default"
+    init_opacity: float = 0.1
+    init_scale: float = 1.0  # × the mean distance to the 3 nearest sparse points
+    opacity_reg: float = 0.0  # MCMC's regularisers: × mean opacity and × mean scale, added to the loss
+    scale_reg: float = 0.0
+
+
+# gsplat's `simple_trainer.py mcmc` settings (examples/simple_trainer.py, gsplat 1.4.0).
+_MCMC = {"strategy": "mcmc", "init_opacity": 0.5, "init_scale": 0.1, "opacity_reg": 0.01, "scale_reg": 0.01}
 
 
 PRESETS = {
@@ -35,15 +47,17 @@ PRESETS = {
         iterations=2000, max_side=256, sh_degree=1, max_gaussians=30_000, densify_from=100, densify_until=1500,
         sh_every=200, checkpoint_every=250,
     ),
-    # GPU (gsplat): the 3DGS paper's schedule at ≤1600 px.
+    # GPU (gsplat), sized to a 20-minute upload-to-splat on one L4 (docs/performance.md): gsplat-7k's step count
+    # with MCMC under a 1M cap, refining twice as often as gsplat's default so a few-thousand-point start reaches the
+    # cap (×1.05 per refinement) well before refinement stops.
     "standard": Settings(
-        iterations=30_000, max_side=1600, sh_degree=3, max_gaussians=3_000_000, densify_from=500,
-        densify_until=15_000,
+        iterations=7_000, max_side=1600, sh_degree=3, max_gaussians=1_000_000, densify_from=500,
+        densify_until=5_500, densify_every=50, checkpoint_every=1000, **_MCMC,
     ),
-    # GPU: full resolution, a lower densification threshold, more Gaussians.
+    # GPU, full quality: gsplat's best published Mip-NeRF 360 row (MCMC, 3M cap, 30k steps) at the frames' full size.
     "high": Settings(
-        iterations=30_000, max_side=0, sh_degree=3, max_gaussians=6_000_000, densify_from=500, densify_until=15_000,
-        densify_grad=0.00015,
+        iterations=30_000, max_side=0, sh_degree=3, max_gaussians=3_000_000, densify_from=500,
+        densify_until=25_000, **_MCMC,
     ),
 }  # fmt: skip
 
@@ -61,6 +75,7 @@ SCHEMA = {
     "ssim_lambda": Param(float, 0.0, 1.0),
     "seed": Param(int, 0),
     "depth_weight": Param(float, 0.0, 10.0),
+    "strategy": Param(str, choices=("default", "mcmc")),
 }
 
 

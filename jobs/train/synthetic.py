@@ -13,6 +13,8 @@ from PIL import Image as PILImage
 
 from .raster_cpu import rasterization
 
+CPU = torch.device("cpu")  # the scenes are drawn by the CPU rasterizer
+
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     """World → camera matrix (OpenCV axes: x right, y down, z forward)."""
@@ -36,24 +38,24 @@ def ring_cameras(n: int, radius: float, height: float = 0.5) -> list[np.ndarray]
 
 def blob_scene(n: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """n coloured Gaussians filling a unit box."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator(device=CPU).manual_seed(seed)
     return {
-        "means": torch.rand(n, 3, generator=g) * 2 - 1,
-        "quats": torch.randn(n, 4, generator=g),
-        "scales": torch.rand(n, 3, generator=g) * 0.08 + 0.04,
-        "opacities": torch.rand(n, generator=g) * 0.5 + 0.5,
-        "rgb": torch.rand(n, 3, generator=g),
+        "means": torch.rand(n, 3, generator=g, device=CPU) * 2 - 1,
+        "quats": torch.randn(n, 4, generator=g, device=CPU),
+        "scales": torch.rand(n, 3, generator=g, device=CPU) * 0.08 + 0.04,
+        "opacities": torch.rand(n, generator=g, device=CPU) * 0.5 + 0.5,
+        "rgb": torch.rand(n, 3, generator=g, device=CPU),
     }
 
 
 def render_views(scene: dict, viewmats: list[np.ndarray], width: int, height: int, focal: float) -> list[np.ndarray]:
-    K = torch.tensor([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=torch.float32)
+    K = torch.tensor([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=torch.float32, device=CPU)
     images = []
     with torch.no_grad():
         for vm in viewmats:
             img, _, _ = rasterization(
                 scene["means"], scene["quats"], scene["scales"], scene["opacities"], scene["rgb"],
-                torch.tensor(vm, dtype=torch.float32)[None], K[None], width, height,
+                torch.tensor(vm, dtype=torch.float32, device=CPU)[None], K[None], width, height,
             )  # fmt: skip
             images.append((img[0].clamp(0, 1).numpy() * 255).round().astype(np.uint8))
     return images

@@ -15,12 +15,15 @@ from .backend import Backend
 from .colmap import Model
 from .depth import DepthFrame, aligned_inverse_depth, decode
 from .gaussians import Densifier, Params, init_params, make_optimizers, means_lr, reset_opacities
+from .mcmc import make_mcmc, regularization
 from .metrics import psnr, ssim
 from .presets import Settings
 
 
 @dataclass
 class View:
+    """One camera, its tensors on the training device (loaded there once, not copied every step)."""
+
     name: str
     image: torch.Tensor  # [H,W,3] in [0,1]
     K: torch.Tensor  # [3,3] at this resolution
@@ -42,9 +45,20 @@ class CheckpointStore(Protocol):
     def save(self, state: dict) -> None: ...
 
 
+class NoCheckpoints:
+    """For runs that are never resumed (benchmarks, the GPU check)."""
+
+    def load(self) -> Optional[dict]:
+        return None
+
+    def save(self, state: dict) -> None:
+        pass
+
+
 def load_views(
-    model: Model, images_dir: Path, max_side: int, test_every: int, depth: Optional[dict[str, DepthFrame]] = None
-) -> list[View]:
+    model: Model, images_dir: Path, max_side: int, test_every: int, depth: Optional[dict[str, DepthFrame]] = None,
+    *, device: torch.device,
+) -> list[View]:  # fmt: skip
     views = []
     for i, im in enumerate(model.images):
         cam = model.cameras[im.camera_id]
@@ -59,15 +73,16 @@ def load_views(
         K = cam.K().copy()
         K[0] *= w / cam.width
         K[1] *= h / cam.height
-        img = torch.from_numpy(np.asarray(pil, np.float32) / 255.0)
+        img = torch.from_numpy(np.asarray(pil, np.float32) / 255.0).to(device)
         test = test_every > 0 and len(model.images) > 1 and i % test_every == 0
         inv_depth = None
         frame = (depth or {}).get(Path(im.name).stem)
         if frame is not None:
             aligned = aligned_inverse_depth(decode(frame, w, h), model.xyz, K, im.viewmat())
-            inv_depth = None if aligned is None else torch.from_numpy(aligned.astype(np.float32))
-        viewmat = torch.tensor(im.viewmat(), dtype=torch.float32)
-        views.append(View(im.name, img, torch.tensor(K, dtype=torch.float32), viewmat, test, inv_depth))
+            inv_depth = None if aligned is None else torch.from_numpy(aligned.astype(np.float32)).to(device)
+        viewmat = torch.tensor(im.viewmat(), dtype=torch.float32, device=device)
+        K = torch.tensor(K, dtype=torch.float32, device=device)
+        views.append(View(im.name, img, K, viewmat, test, inv_depth))
     return views
 
 
@@ -78,11 +93,10 @@ def scene_scale(views: list[View]) -> float:
 
 
 def render(backend: Backend, params: Params, view: View, sh_degree: int, mode: str = "RGB"):
-    dev = backend.device
     colors = torch.cat([params["sh0"], params["shN"]], 1)
     return backend.rasterization(
         params["means"], params["quats"], torch.exp(params["scales"]), torch.sigmoid(params["opacities"]), colors,
-        view.viewmat[None].to(dev), view.K[None].to(dev), view.width, view.height, sh_degree=sh_degree,
+        view.viewmat[None], view.K[None], view.width, view.height, sh_degree=sh_degree,
         render_mode=mode, packed=False, absgrad=False,
     )  # fmt: skip
 
@@ -93,10 +107,25 @@ def evaluate(backend: Backend, params: Params, views: list[View], sh_degree: int
     scores = []
     with torch.no_grad():
         for v in views:
-            img = render(backend, params, v, sh_degree)[0][0].clamp(0, 1).cpu()
+            img = render(backend, params, v, sh_degree)[0][0].clamp(0, 1)
             scores.append((psnr(img, v.image), float(ssim(img, v.image))))
     p, s = np.mean(scores, 0)
     return {"views": len(views), "psnr": round(float(p), 3), "ssim": round(float(s), 4)}
+
+
+def rng_states(device: torch.device) -> dict:
+    """Every torch generator the run draws from: on CUDA the split noise and MCMC's sampling come from the device's
+    generator, not the CPU's, so a resumed run repeats the uninterrupted one only with both restored."""
+    states = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def restore_rng_states(states: dict, device: torch.device) -> None:
+    torch.set_rng_state(states["cpu"])
+    if device.type == "cuda" and "cuda" in states:  # a checkpoint from a CPU run has none: the seed stands
+        torch.cuda.set_rng_state(states["cuda"], device)
 
 
 @dataclass
@@ -116,14 +145,16 @@ def train(
     scale = scene_scale(views)
     torch.manual_seed(settings.seed)
     dev = backend.device
-    params = init_params(xyz, rgb, settings.sh_degree, dev)
+    params = init_params(xyz, rgb, settings.sh_degree, dev, settings.init_opacity, settings.init_scale)
     optimizers = make_optimizers(params, scale)
     densifier = Densifier(len(xyz), dev)
+    mcmc = make_mcmc(settings, backend, params, optimizers) if settings.strategy == "mcmc" else None
     rng = np.random.default_rng(settings.seed)
     step, losses, window = 0, [], []
+    order: list[int] = []
     state = checkpoints.load()
     if state is not None:
-        step, losses = state["step"], state["losses"]
+        step, losses, window, order = state["step"], state["losses"], state["window"], state["order"]
         for name, tensor in state["params"].items():
             params[name] = torch.nn.Parameter(tensor.to(dev))
         optimizers = make_optimizers(params, scale)
@@ -131,14 +162,13 @@ def train(
             opt.load_state_dict(state["optimizers"][name])
         densifier.load_state_dict({k: v.to(dev) for k, v in state["densifier"].items()})
         rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
+        restore_rng_states(state["torch_rng"], dev)
     resumed_from = step
-    order: list[int] = []
     started, steps_done = time.time(), 0
     chunk = max(1, settings.iterations // 10)
     while step < settings.iterations:
         if not order:
-            order = list(rng.permutation(len(train_views)))
+            order = [int(i) for i in rng.permutation(len(train_views))]
         view = train_views[order.pop()]
         sh_degree = min(step // settings.sh_every, settings.sh_degree)
         for group in optimizers["means"].param_groups:
@@ -146,29 +176,34 @@ def train(
         use_depth = settings.depth_weight > 0 and view.inv_depth is not None
         img, alpha, meta = render(backend, params, view, sh_degree, "RGB+ED" if use_depth else "RGB")
         meta["means2d"].retain_grad()
-        pred, gt = img[0][..., :3], view.image.to(dev)
+        pred, gt = img[0][..., :3], view.image
         loss = (1 - settings.ssim_lambda) * (pred - gt).abs().mean() + settings.ssim_lambda * (1 - ssim(pred, gt))
         if use_depth:
-            target = view.inv_depth.to(dev)
+            target = view.inv_depth
             mask = (alpha[0, ..., 0] > 0.5) & (target > 0)
             if bool(mask.any()):
                 # Inverse depth × scene scale: the same weight means the same thing whatever the model's units.
                 inv = 1.0 / img[0][..., 3].clamp_min(1e-6)
                 loss = loss + settings.depth_weight * scale * (inv - target)[mask].abs().mean()
+        if mcmc is not None:
+            loss = loss + regularization(params, settings)
         loss.backward()
         step += 1
         window.append(float(loss))
-        if step < settings.densify_until:
+        if mcmc is not None:  # relocates, adds and perturbs Gaussians before the optimizer step, as gsplat's trainer
+            mcmc.strategy.step_post_backward(params, optimizers, mcmc.state, step, meta,
+                                             lr=optimizers["means"].param_groups[0]["lr"])  # fmt: skip
+        elif step < settings.densify_until:
             densifier.accumulate(meta)
         for opt in optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
         stats = {}
         with torch.no_grad():
-            if settings.densify_from < step < settings.densify_until and step % settings.densify_every == 0:
+            if mcmc is None and settings.densify_from < step < settings.densify_until and step % settings.densify_every == 0:
                 stats = densifier.refine(params, optimizers, settings.densify_grad, scale, settings.max_gaussians,
                                          prune_large=step > settings.opacity_reset_every)  # fmt: skip
-            if step < settings.densify_until and step % settings.opacity_reset_every == 0:
+            if mcmc is None and step < settings.densify_until and step % settings.opacity_reset_every == 0:
                 reset_opacities(params, optimizers)
         if step % chunk == 0 or step == settings.iterations:
             losses.append(round(float(np.mean(window)), 5))
@@ -176,10 +211,11 @@ def train(
         steps_done += 1
         if step % settings.checkpoint_every == 0 and step < settings.iterations:
             checkpoints.save({
-                "step": step, "losses": losses, "params": {k: p.detach().cpu() for k, p in params.items()},
+                "step": step, "losses": losses, "window": window, "order": order,
+                "params": {k: p.detach().cpu() for k, p in params.items()},
                 "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
                 "densifier": {k: v.cpu() for k, v in densifier.state_dict().items()},
-                "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                "rng": rng.bit_generator.state, "torch_rng": rng_states(dev),
             })  # fmt: skip
             stats["checkpoint"] = step
         on_progress(step, {"loss": round(float(loss), 5), "gaussians": len(params["means"]),

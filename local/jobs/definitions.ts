@@ -72,11 +72,21 @@ export function loadDefinitions(path: string | URL = DEFINITIONS_PATH): JobDefin
 }
 
 /**
- * How long the workflow's connector waits for a stage (`STAGE_TIMEOUTS`): every attempt Cloud Run may
- * make of the task, each up to its timeout. Terraform sets the workflow's variable with the same rule.
+ * Time Cloud Run may take before a task's own timeout starts: scheduling onto a GPU (capacity is on demand)
+ * and pulling the image (the GPU images are several GB), per attempt.
+ */
+export const START_HEADROOM_SECONDS = { gpu: 1200, cpu: 300 } as const;
+
+/**
+ * How long the workflow waits for a stage's execution (`STAGE_TIMEOUTS`) before it cancels it and fails
+ * the request: every attempt Cloud Run may make of the task, each up to its timeout plus the start headroom.
+ * Terraform sets the workflow's variable with the same rule.
  */
 export function connectorTimeouts(definitions: JobDefinitions): Record<string, number> {
   return Object.fromEntries(
-    Object.entries(definitions.stages).map(([stage, job]) => [stage, job.timeout_seconds * (job.max_retries + 1)]),
+    Object.entries(definitions.stages).map(([stage, job]) => [
+      stage,
+      (job.timeout_seconds + START_HEADROOM_SECONDS[job.gpu > 0 ? 'gpu' : 'cpu']) * (job.max_retries + 1),
+    ]),
   );
 }

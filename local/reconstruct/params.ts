@@ -52,5 +52,5 @@ export function requestParams(choices: RunChoices): Record<string, unknown> {
  */
 export function presetWarning(preset: TrainPreset, gpu: boolean): string | undefined {
   if (preset === 'preview' || gpu) return undefined;
-  return `warning: preset ${preset} is sized for an NVIDIA GPU; this machine has none, so training runs on the CPU and may take many hours (--preset preview takes minutes)`;
+  return `warning: preset ${preset} is sized for an NVIDIA GPU; this machine has none, and its MCMC densification runs only on gsplat's CUDA backend, so the train stage will refuse it (--preset preview takes minutes)`;
 }

@@ -30,6 +30,10 @@ class Jump extends Error {
     super(`jump to ${target}`);
   }
 }
+/** The execution was cancelled: unwinds every step, past any `try` (Workflows cannot catch it either). */
+export class CancelledError extends Error {
+  override name = 'CancelledError';
+}
 class Return extends Error {
   constructor(readonly value: Value) {
     super('return');
@@ -98,9 +102,22 @@ export class Interpreter {
   private constructor(
     private readonly workflow: Workflow,
     private readonly options: RuntimeOptions,
+    private readonly signal?: AbortSignal,
   ) {
     this.functions = standardLibrary({ env: options.env ?? {}, now: options.now ?? Date.now });
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    const sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = signal
+      ? (ms) =>
+          new Promise<void>((resolve, reject) => {
+            const cancelled = () => reject(new CancelledError('the execution was cancelled'));
+            if (signal.aborted) return cancelled();
+            signal.addEventListener('abort', cancelled, { once: true });
+            void sleep(ms).then(() => {
+              signal.removeEventListener('abort', cancelled);
+              resolve();
+            });
+          })
+      : sleep;
   }
 
   /** Loads and statically checks a definition against what these options can run. */
@@ -112,8 +129,12 @@ export class Interpreter {
     return new Interpreter(workflow, options);
   }
 
-  /** Runs `main` with the execution argument; resolves to its result, rejects with WorkflowError. */
-  async run(argument: Value = null): Promise<Value> {
+  /**
+   * Runs `main` with the execution argument; resolves to its result, rejects with WorkflowError, or with
+   * CancelledError once `signal` aborts (checked before every step and during sys.sleep).
+   */
+  async run(argument: Value = null, signal?: AbortSignal): Promise<Value> {
+    if (signal) return new Interpreter(this.workflow, this.options, signal).run(argument);
     const main = this.workflow.get('main')!;
     const args = main.params.length ? { [main.params[0]!.name]: argument } : {};
     return this.callSubworkflow('main', args);
@@ -162,6 +183,7 @@ export class Interpreter {
 
   /** Runs one step; answers the step to jump to, if any. */
   private async runStep({ name, body }: Step, scope: Scope): Promise<string | undefined> {
+    if (this.signal?.aborted) throw new CancelledError('the execution was cancelled');
     const next = body.next as string | undefined;
     switch (constructOf(body)) {
       case 'assign':

@@ -34,12 +34,26 @@ export function typeName(value: Value): string {
   return typeof value;
 }
 
-/** Workflows' `http.default_retry_predicate`: rate limits, gateway errors, connection failures, timeouts. */
+/**
+ * Workflows' `http.default_retry_predicate`: rate limits, gateway errors, connection failures, timeouts
+ * (https://cloud.google.com/workflows/docs/reference/stdlib/http/default_retry_predicate).
+ */
 export function defaultRetryPredicate(error: Value): boolean {
   const tags = tagsOf(error);
   if (tags.some((tag) => ['ConnectionError', 'ConnectionFailedError', 'TimeoutError'].includes(tag))) return true;
   const code = isMap(error) ? error.code : undefined;
   return tags.includes('HttpError') && [429, 502, 503, 504].includes(code as number);
+}
+
+/**
+ * Workflows' `http.default_retry_predicate_non_idempotent`: only 429, 503 and a connection that never opened
+ * (https://cloud.google.com/workflows/docs/reference/stdlib/http/default_retry_predicate_non_idempotent).
+ */
+export function nonIdempotentRetryPredicate(error: Value): boolean {
+  const tags = tagsOf(error);
+  if (tags.includes('ConnectionFailedError')) return true;
+  const code = isMap(error) ? error.code : undefined;
+  return tags.includes('HttpError') && [429, 503].includes(code as number);
 }
 
 export function standardLibrary(context: StdlibContext): Record<string, ExpressionFunction> {
@@ -127,6 +141,10 @@ export function standardLibrary(context: StdlibContext): Record<string, Expressi
       arity('http.default_retry_predicate', args, 1);
       return defaultRetryPredicate(args[0]);
     },
+    'http.default_retry_predicate_non_idempotent': (args) => {
+      arity('http.default_retry_predicate_non_idempotent', args, 1);
+      return nonIdempotentRetryPredicate(args[0]);
+    },
   };
 }
 
@@ -134,6 +152,11 @@ export function standardLibrary(context: StdlibContext): Record<string, Expressi
 export const RETRY_POLICIES: Record<string, { predicate: string; max_retries: number; backoff: Backoff }> = {
   'http.default_retry': {
     predicate: 'http.default_retry_predicate',
+    max_retries: 5,
+    backoff: { initial_delay: 1, max_delay: 60, multiplier: 1.25 },
+  },
+  'http.default_retry_non_idempotent': {
+    predicate: 'http.default_retry_predicate_non_idempotent',
     max_retries: 5,
     backoff: { initial_delay: 1, max_delay: 60, multiplier: 1.25 },
   },

@@ -31,7 +31,14 @@ before(async () => {
   data = await mkdtemp(join(tmpdir(), 'splatflow-upload-status-'));
   const definitions = testStageDefinitions();
 
-  stack = await startStack({ data, bucket: BUCKET, apiPort: 0, log, definitions, env: { AUTO_DISPATCH: 'false' } });
+  stack = await startStack({
+    data,
+    bucket: BUCKET,
+    apiPort: 0,
+    log,
+    definitions,
+    env: { AUTO_DISPATCH: 'false', INPUT_LOCATIONS: `gs://${BUCKET}/uploads/` },
+  });
   storage = new Storage({ projectId: 'local-project', apiEndpoint: stack.urls.api });
 });
 after(async () => {
@@ -124,6 +131,30 @@ describe('an upload the uploader can follow', () => {
     const status = await statusOf(upload);
     assert.equal(status?.status, 'REJECTED');
     assert.equal(status.error?.message, 'metadata webhook-url: webhooks are not configured on this service');
+  });
+
+  it('follows an upload made through a signed upload URL (POST /uploads), as a client without storage access does', async () => {
+    const answer = await call<{ uri: string; upload_url: string; method: string }>(
+      `${stack.urls.functions.uploads}/uploads`,
+      {
+        method: 'POST',
+        headers: { 'x-splatflow-caller': 'phone@example.com' },
+        body: { session_id: 'garden', file_name: 'orbit.mp4' },
+      },
+    );
+    assert.equal(answer.status, 201, JSON.stringify(answer.body));
+    const put = await fetch(answer.body.upload_url, {
+      method: 'PUT',
+      body: 'a video',
+      headers: { 'content-type': 'video/mp4' },
+    });
+    assert.equal(put.status, 200);
+    const name = answer.body.uri.replace(`gs://${BUCKET}/`, '');
+    const status = await statusOf(name);
+    assert.equal(status?.status, 'QUEUED');
+    assert.equal(status.upload.name, name);
+    const forged = answer.body.upload_url.replace('orbit.mp4', 'other.mp4');
+    assert.equal((await fetch(forged, { method: 'PUT', body: 'x' })).status, 403, 'the signature names one object');
   });
 
   it('never lets an older state or upload replace a newer one, even when writers race', async () => {

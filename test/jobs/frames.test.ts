@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -278,5 +278,36 @@ describe('frames from photos', () => {
     const run = await runStageProcess('frames', { input: SCEAUX_PHOTOS, prefix, params: { min_frames: 20 } });
     assert.equal(run.code, 2);
     assert.match(run.stderr, /holds 11 photos; at least 20 are needed/);
+  });
+});
+
+describe('frames reads only from the input locations, where they are set (the cloud jobs)', () => {
+  const env = { SPLATFLOW_INPUT_LOCATIONS: 'gs://splatflow-uploads/uploads/' };
+  for (const input of [
+    '/etc/passwd',
+    'file:///etc/passwd',
+    WATCH_VIDEO,
+    'gs://splatflow-work/requests/other/frames/',
+  ]) {
+    it(`refuses ${input} before touching it, with a one-line cause`, async () => {
+      const prefix = join(work, `located-${input.replace(/\W+/g, '-')}`) + '/';
+      const run = await runStageProcess('frames', { input, prefix, env });
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+      assert.match(run.stderr, /not under an allowed input location \(gs:\/\/splatflow-uploads\/uploads\/\)/);
+      // Only the error record: no frames, no manifest.
+      assert.deepEqual(await readdir(join(prefix, 'frames')), ['error.json']);
+    });
+  }
+
+  it('refuses a malformed list as a configuration error', async () => {
+    const prefix = join(work, 'located-bad-list') + '/';
+    const run = await runStageProcess('frames', {
+      input: WATCH_VIDEO,
+      prefix,
+      env: { SPLATFLOW_INPUT_LOCATIONS: '/etc/' },
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /SPLATFLOW_INPUT_LOCATIONS/);
   });
 });

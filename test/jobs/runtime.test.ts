@@ -267,7 +267,8 @@ describe('a stage over gs://', () => {
     const clip = join(work, 'clip.mp4');
     await testClip(clip, { width: 320, height: 240, seconds: 2, fps: 10 });
     gcs.put('splatflow-test', 'uploads/clip.mp4', await readFile(clip), 'video/mp4');
-    const env = { STORAGE_EMULATOR_HOST: gcs.url };
+    // As the cloud jobs run: the input checked against the upload locations.
+    const env = { STORAGE_EMULATOR_HOST: gcs.url, SPLATFLOW_INPUT_LOCATIONS: 'gs://splatflow-test/uploads/' };
     const prefix = 'gs://splatflow-test/requests/r-9/';
     const frames = await runStageProcess('frames', {
       input: 'gs://splatflow-test/uploads/clip.mp4',
@@ -290,6 +291,23 @@ describe('a stage over gs://', () => {
     const filter = await runStageProcess('filter', { input: 'unused', prefix, params: { min_frames: 5 }, env });
     assert.equal(filter.code, 0, filter.stderr);
     assert.ok(gcs.get('splatflow-test', 'requests/r-9/filter/manifest.json'));
+  });
+
+  it('refuses an input outside the upload locations without reading it', async () => {
+    gcs.put('splatflow-secrets', 'uploads/clip.mp4', Buffer.from('not for this job'), 'video/mp4');
+    const seen = gcs.requests.length;
+    const run = await runStageProcess('frames', {
+      input: 'gs://splatflow-secrets/uploads/clip.mp4',
+      prefix: 'gs://splatflow-test/requests/r-10/',
+      env: { STORAGE_EMULATOR_HOST: gcs.url, SPLATFLOW_INPUT_LOCATIONS: 'gs://splatflow-test/uploads/' },
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /not under an allowed input location/);
+    assert.deepEqual(
+      gcs.requests.slice(seen).filter((request) => request.includes('splatflow-secrets')),
+      [],
+      'no call named the object',
+    );
   });
 });
 

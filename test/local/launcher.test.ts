@@ -11,8 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../lib/log.js';
 import { LocalBucket } from '../../local/bucket.js';
 import type { StageJob } from '../../local/jobs/definitions.js';
-import { jobsRunConnector } from '../../local/jobs/launcher.js';
+import { createLauncher, jobsRunConnector, type ExecutionResource } from '../../local/jobs/launcher.js';
 import { WorkflowError } from '../../local/workflows/errors.js';
+import { Interpreter } from '../../local/workflows/interpreter.js';
 
 const lines: Array<Record<string, unknown>> = [];
 const log = createLogger({ level: 'DEBUG', sink: (line) => lines.push(JSON.parse(line) as Record<string, unknown>) });
@@ -169,5 +170,87 @@ describe('jobs launcher', () => {
       log,
     })['googleapis.run.v2.projects.locations.jobs.run']!;
     assert.equal((await failure(run2({ name: 'jobs/frames' }))).code, 400);
+  });
+
+  describe('as the documented connector waits (connector_params)', () => {
+    const slow = { train: job('setTimeout(() => {}, 60000)', { timeout_seconds: 120 }) };
+    const launcher = () => {
+      const started: string[] = [];
+      const jobs = createLauncher({
+        definitions: { images: { 'node-cpu': { dockerfile: 'x' } }, stages: slow },
+        jobPrefix: 'splatflow-',
+        cwd: root,
+        bucket: new LocalBucket({ root, log }),
+        log,
+        onExecution: ({ name }) => started.push(name),
+      });
+      return { jobs, started };
+    };
+    const name = 'projects/p/locations/r/jobs/splatflow-train';
+
+    it('raises TimeoutError past connector_params.timeout while the execution runs on', async () => {
+      const { jobs, started } = launcher();
+      const run = jobs.calls['googleapis.run.v2.projects.locations.jobs.run']!;
+      const error = await failure(run({ name, connector_params: { timeout: 0.5 } }));
+      assert.deepEqual(error.tags, ['TimeoutError']);
+      assert.equal(started.length, 1);
+      const execution = jobs.get(started[0]!)!;
+      assert.equal(execution.runningCount, 1);
+      assert.equal(execution.completionTime, undefined);
+      const cancelled = (await jobs.cancel(started[0]!))!;
+      assert.equal(cancelled.cancelledCount, 1);
+      assert.equal(cancelled.runningCount, 0);
+    });
+
+    it('answers the operation at once with skip_polling; executions.get and cancel follow it', async () => {
+      const { jobs } = launcher();
+      const operation = (await jobs.calls['googleapis.run.v2.projects.locations.jobs.run']!({
+        name,
+        connector_params: { skip_polling: true },
+      })) as { done: boolean; metadata: ExecutionResource };
+      assert.equal(operation.done, false);
+      const get = jobs.calls['googleapis.run.v2.projects.locations.jobs.executions.get']!;
+      assert.equal(((await get({ name: operation.metadata.name })) as ExecutionResource).runningCount, 1);
+      const cancel = jobs.calls['googleapis.run.v2.projects.locations.jobs.executions.cancel']!;
+      const ended = (await cancel({ name: operation.metadata.name })) as ExecutionResource;
+      assert.ok(ended.completionTime);
+      assert.equal(ended.succeededCount, 0);
+      assert.equal(ended.cancelledCount, 1);
+      assert.equal((await failure(get({ name: `${name}/executions/none` }))).code, 404);
+    });
+
+    // Why the workflow no longer waits in the connector: http.default_retry_predicate retries a TimeoutError
+    // (https://cloud.google.com/workflows/docs/reference/stdlib/http/default_retry_predicate), so a stage
+    // outliving the wait gets a second execution beside the first.
+    it('a blocking jobs.run retried with http.default_retry_predicate starts a slow stage twice', async () => {
+      const { jobs, started } = launcher();
+      const source = `
+main:
+  steps:
+    - run:
+        try:
+          call: googleapis.run.v2.projects.locations.jobs.run
+          args:
+            name: ${name}
+            connector_params:
+              timeout: 0.3
+        retry:
+          predicate: \${http.default_retry_predicate}
+          max_retries: 1
+        except:
+          as: e
+          steps:
+            - done:
+                return: \${e.tags}
+`;
+      const interpreter = Interpreter.load(source, { calls: jobs.calls, log, sleep: () => Promise.resolve() });
+      assert.deepEqual(await interpreter.run(), ['TimeoutError']);
+      assert.equal(started.length, 2);
+      assert.deepEqual(
+        started.map((execution) => jobs.get(execution)!.runningCount),
+        [1, 1],
+      );
+      await Promise.all(started.map((execution) => jobs.cancel(execution)));
+    });
   });
 });

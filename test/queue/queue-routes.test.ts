@@ -169,6 +169,23 @@ describe('PUT /status/{id} transitions', () => {
     assert.equal((await next()).status, 204);
   });
 
+  it('PROCESSING → CANCELLED ends the lease, and a later report from its worker is refused', async () => {
+    await drain();
+    const id = await queued();
+    assert.equal((await update(id, { status: 'PROCESSING', stage: 'frames' })).status, 200);
+    const cancelled = await update(id, { status: 'CANCELLED' });
+    assert.equal(cancelled.status, 200);
+    assert.equal(cancelled.body.status, 'CANCELLED');
+    const after = (await status(id)).body as { status: string; lease_expires_at?: string; finished_at?: string };
+    assert.equal(after.status, 'CANCELLED');
+    assert.equal(after.lease_expires_at, undefined);
+    assert.ok(after.finished_at);
+    const late = await update(id, { status: 'PROCESSING', stage: 'filter', progress: 0.25 });
+    assert.equal(late.status, 409);
+    assert.equal((late.body.error as unknown as { current_status: string }).current_status, 'CANCELLED');
+    assert.equal((await next()).status, 204);
+  });
+
   it('QUEUED → PROCESSING takes that request out of the queue and leases it', async () => {
     await drain();
     const id = await queued();
@@ -184,14 +201,15 @@ describe('PUT /status/{id} transitions', () => {
     ['QUEUED', 'FAILED'],
     ['QUEUED', 'QUEUED'],
     ['PROCESSING', 'QUEUED'],
-    ['PROCESSING', 'CANCELLED'],
     ['COMPLETED', 'PROCESSING'],
+    ['COMPLETED', 'CANCELLED'],
     ['COMPLETED', 'FAILED'],
     ['COMPLETED', 'QUEUED'],
     ['FAILED', 'COMPLETED'],
     ['FAILED', 'PROCESSING'],
     ['CANCELLED', 'QUEUED'],
     ['CANCELLED', 'PROCESSING'],
+    ['CANCELLED', 'CANCELLED'],
   ];
   for (const [from, to] of illegal) {
     it(`${from} → ${to} is 409 with the current status, and changes nothing`, async () => {

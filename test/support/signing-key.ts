@@ -26,8 +26,8 @@ export function writeSigningKey(): { file: string; email: string; remove: () => 
   return { file, email, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Whether a V4 signed URL carries a valid signature by the key in `keyFile` (Cloud Storage's check). */
-export function validV4Signature(url: string, keyFile: string): boolean {
+/** Whether a V4 signed URL (for `method`) carries a valid signature by the key in `keyFile` (Cloud Storage's check). */
+export function validV4Signature(url: string, keyFile: string, method = 'GET'): boolean {
   const { private_key: privateKey } = JSON.parse(readFileSync(keyFile, 'utf8')) as { private_key: string };
-  return validSignature(url, privateKey);
+  return validSignature(url, privateKey, method);
 }

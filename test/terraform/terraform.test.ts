@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { LocalBucket } from '../../local/bucket.js';
-import { connectorTimeouts, loadDefinitions } from '../../local/jobs/definitions.js';
+import { connectorTimeouts, loadDefinitions, START_HEADROOM_SECONDS } from '../../local/jobs/definitions.js';
 import { reconstructInterpreter, workflowEnv } from '../../local/runtime.js';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -82,7 +82,18 @@ describe('stage jobs', () => {
     assert.equal(task.max_retries, '${each.value.max_retries}');
     assert.equal(task.service_account, '${google_service_account.job[each.key].email}');
     const env = dynamicBlock(container, 'env');
-    assert.equal(env.forEach, '${merge(lookup(var.stage_environment, each.key, {}), { SPLATFLOW_STAGE = each.key })}');
+    assert.match(env.forEach, /^\$\{merge\(lookup\(var\.stage_environment, each\.key, \{\}\), \{/);
+    assert.match(env.forEach, /SPLATFLOW_STAGE\s+= each\.key/);
+    // The frames stage checks its input against the very list the functions admit from.
+    assert.match(env.forEach, /SPLATFLOW_INPUT_LOCATIONS = join\(",", local\.input_locations\)/);
+    assert.equal(
+      (tf.locals.function_env as Record<string, string>).INPUT_LOCATIONS,
+      '${join(",", local.input_locations)}',
+    );
+    assert.ok(
+      !('WEBHOOK_ALLOW_HOSTS' in (tf.locals.function_env as Record<string, string>)),
+      'no allow-list in the cloud',
+    );
     assert.deepEqual(env.content, { name: '${env.key}', value: '${env.value}' });
     for (const [name, stage] of Object.entries(definitions.stages)) {
       assert.ok(definitions.images[stage.image], `stage ${name} names image ${stage.image}, not in images`);
@@ -229,6 +240,7 @@ const DEPLOYED: Record<string, string> = {
   'join("", google_redis_instance.queue.server_ca_certs[*].cert)':
     '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
   'google_storage_bucket.this["work"].name': 'test-project-splatflow-work',
+  'join(",", local.input_locations)': 'gs://test-project-splatflow-uploads/uploads/',
   'var.project_id': 'test-project',
 };
 
@@ -288,9 +300,13 @@ describe('workflow', () => {
     const env = userEnv();
     assert.equal(env.JOB_PREFIX, '${var.name_prefix}-', 'jobs are named <prefix>-<stage> (jobs.tf)');
     assert.equal(resource(tf, 'google_cloud_run_v2_job', 'stage').name, '${var.name_prefix}-${each.key}');
-    assert.match(
-      env.STAGE_TIMEOUTS ?? '',
-      /for name, stage in local\.stages : name => stage\.timeout_seconds \* \(stage\.max_retries \+ 1\)/,
+    // The rule and headroom of local/jobs/definitions.ts (connectorTimeouts, START_HEADROOM_SECONDS).
+    const { gpu, cpu } = START_HEADROOM_SECONDS;
+    assert.ok(
+      (env.STAGE_TIMEOUTS ?? '').includes(
+        `for name, stage in local.stages : name => (stage.timeout_seconds + (stage.gpu > 0 ? ${gpu} : ${cpu})) * (stage.max_retries + 1)`,
+      ),
+      env.STAGE_TIMEOUTS,
     );
     const yaml = readFileSync(yamlPath, 'utf8');
     for (const [, name] of yaml.matchAll(/sys\.get_env\(\s*"([^"]+)"\s*\)/g)) {
@@ -316,7 +332,8 @@ describe('workflow', () => {
     const byTerraformRule = Object.fromEntries(
       Object.entries(definitions.stages).map(([name, stage]) => [
         name,
-        stage.timeout_seconds * (stage.max_retries + 1),
+        (stage.timeout_seconds + (stage.gpu > 0 ? START_HEADROOM_SECONDS.gpu : START_HEADROOM_SECONDS.cpu)) *
+          (stage.max_retries + 1),
       ]),
     );
     assert.deepEqual(connectorTimeouts(loaded), byTerraformRule);

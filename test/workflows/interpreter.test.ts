@@ -391,6 +391,22 @@ backoff: {initial_delay: 0.01, max_delay: 0.01, multiplier: 1}`,
       assert.equal(await run(ret('http.default_retry_predicate(args)'), error), expected);
     });
   }
+
+  // Only errors that prove the request was not acted on (the jobs.run start relies on it).
+  const nonIdempotent: Array<[string, unknown, boolean]> = [
+    ['429', { code: 429, tags: ['HttpError'] }, true],
+    ['503', { code: 503, tags: ['HttpError'] }, true],
+    ['502', { code: 502, tags: ['HttpError'] }, false],
+    ['504', { code: 504, tags: ['HttpError'] }, false],
+    ['ConnectionFailedError', { tags: ['ConnectionFailedError'] }, true],
+    ['ConnectionError', { tags: ['ConnectionError'] }, false],
+    ['TimeoutError', { tags: ['TimeoutError'] }, false],
+  ];
+  for (const [name, error, expected] of nonIdempotent) {
+    it(`http.default_retry_predicate_non_idempotent: ${name} → ${expected}`, async () => {
+      assert.equal(await run(ret('http.default_retry_predicate_non_idempotent(args)'), error), expected);
+    });
+  }
 });
 
 describe('http calls', () => {
@@ -552,7 +568,7 @@ describe('static check', () => {
     ],
     [
       'an unknown retry policy',
-      `- t:\n    try:\n      call: test.echo\n    retry: \${http.default_retry_non_idempotent}\n`,
+      `- t:\n    try:\n      call: test.echo\n    retry: \${retry.never_heard_of}\n`,
       /main\/t: try: retry policy/,
     ],
     [
@@ -653,8 +669,13 @@ describe('coverage of workflows/', () => {
         // a test name, not an expression
       }
     }
-    // The connectors are exercised end to end by reconstruct.test.ts.
-    const connectors = ['call googleapis.run.v2.projects.locations.jobs.run', 'call googleapis.storage.v1.objects.get'];
+    // The connectors are exercised end to end by reconstruct.test.ts (and the launcher's by launcher.test.ts).
+    const connectors = [
+      'call googleapis.run.v2.projects.locations.jobs.run',
+      'call googleapis.run.v2.projects.locations.jobs.executions.get',
+      'call googleapis.run.v2.projects.locations.jobs.executions.cancel',
+      'call googleapis.storage.v1.objects.get',
+    ];
     const missing = [...inventory(readFileSync(RECONSTRUCT_PATH, 'utf8'))].filter(
       (item) => !table.has(item) && !connectors.includes(item),
     );

@@ -54,6 +54,7 @@ after(async () => {
 
 interface QueueRecord {
   status: string;
+  job_execution?: string;
   stage?: string;
   progress?: number;
   error?: { message: string; code?: string; stage?: string };
@@ -81,15 +82,23 @@ async function reconstruct(
   params: Record<string, unknown>,
   prefixOf = requestId,
   outputPrefix = `gs://local-bucket/requests/${prefixOf}/`,
+  stageTimeouts?: Record<string, number>,
 ) {
   const ran: string[] = [];
+  const executions: string[] = [];
   const interpreter = reconstructInterpreter({
     definitions,
     bucket: new LocalBucket({ root, log }),
     queueUrl: proxy.url,
     cwd: REPOSITORY,
     log,
-    onExecution: ({ stage }) => ran.push(stage),
+    onExecution: ({ stage, name }) => {
+      ran.push(stage);
+      executions.push(name);
+    },
+    stageTimeouts,
+    // Polls and backoffs ten times faster than in the cloud: the tests' stages take milliseconds.
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms / 10)),
   });
   const seen = proxy.requests.length;
   let result: unknown;
@@ -110,7 +119,18 @@ async function reconstruct(
     .filter((request) => request.method === 'PUT' && request.path === `/status/${requestId}`)
     .map((request) => request.body as QueueRecord);
   const record = (await call<QueueRecord>(`${functions.url('queue')}/status/${requestId}`)).body;
-  return { ran, reports, result, error, record };
+  return { ran, executions, reports, result, error, record };
+}
+
+/** The pid a sleeping fixture stage wrote, and whether that process still runs. */
+async function stageProcess(id: string, stage: string): Promise<{ pid: number; alive: boolean }> {
+  const pid = Number(await readFile(join(root, 'local-bucket', 'requests', id, stage, 'pid.0'), 'utf8'));
+  try {
+    process.kill(pid, 0);
+    return { pid, alive: true };
+  } catch {
+    return { pid, alive: false };
+  }
 }
 
 const manifest = (id: string, stage: string) => join(root, 'local-bucket', 'requests', id, stage, 'manifest.json');
@@ -118,8 +138,12 @@ const manifest = (id: string, stage: string) => join(root, 'local-bucket', 'requ
 describe('workflows/reconstruct.yaml', () => {
   it('runs every stage in dependency order and reports progress in order, then COMPLETED', async () => {
     const id = await processingRequest();
-    const { ran, reports, record, result, error } = await reconstruct(id, {});
+    const { ran, executions, reports: all, record, result, error } = await reconstruct(id, {});
     assert.equal(error, undefined);
+    // Each execution is announced as it starts (the record keeps it, to cancel it with the request).
+    const announced = all.filter((report) => report.job_execution !== undefined);
+    assert.deepEqual(announced.map((report) => report.job_execution).sort(), [...executions].sort());
+    const reports = all.filter((report) => report.job_execution === undefined);
     assert.deepEqual(ran.slice(0, 2), ['frames', 'filter']);
     assert.deepEqual(ran.slice(2, 4).sort(), ['depth', 'sfm']);
     assert.deepEqual(ran.slice(4), ['train', 'mesh', 'export']);
@@ -185,9 +209,9 @@ describe('workflows/reconstruct.yaml', () => {
     assert.deepEqual(record.error, { code: 'REFUSED', stage: 'sfm', message: cause });
     // Cloud Run retried the task (max_retries is 1) and the retry answered the refusal without redoing it.
     assert.equal(definitions.stages.sfm!.max_retries, 1);
-    const operation = (error?.value as { operation: { metadata: { name: string; retriedCount: number } } }).operation;
-    assert.equal(operation.metadata.retriedCount, 1);
-    const execution = operation.metadata.name.split('/').at(-1);
+    const failed = (error?.value as { execution: { name: string; retriedCount: number } }).execution;
+    assert.equal(failed.retriedCount, 1);
+    const execution = failed.name.split('/').at(-1);
     const folder = join(root, 'local-bucket', 'requests', id, 'sfm');
     assert.equal(await readFile(join(folder, 'work.log'), 'utf8'), `attempt 0 of ${execution}\n`);
   });
@@ -199,7 +223,7 @@ describe('workflows/reconstruct.yaml', () => {
     assert.equal(record.status, 'FAILED');
     assert.equal(record.error?.stage, 'filter');
     assert.equal(record.error?.code, 'OperationError');
-    assert.match(record.error?.message ?? '', /^Execution splatflow-filter-[0-9a-f]{6} failed: the container exited/);
+    assert.match(record.error?.message ?? '', /^Task splatflow-filter-[0-9a-f]{6}-0 failed: the container exited/);
   });
 
   it('stops after sfm for the preprocess path, without running depth', async () => {
@@ -263,14 +287,43 @@ describe('workflows/reconstruct.yaml', () => {
     );
   });
 
-  it('reports an sfm failure while depth runs beside it, and still ends FAILED at sfm', async () => {
+  it('reports an sfm failure while depth runs beside it, cancels depth, and ends FAILED at sfm', async () => {
     const id = await processingRequest();
-    const { ran, record, error } = await reconstruct(id, { sfm: { fail: 'no features' }, depth: { sleep_ms: 300 } });
+    const started = Date.now();
+    const { ran, record, error } = await reconstruct(id, {
+      sfm: { fail: 'no features' },
+      depth: { sleep_ms: 60_000 },
+    });
     assert.ok(error);
-    assert.ok(ran.includes('depth'), 'the parallel branch runs to its end');
+    assert.ok(ran.includes('depth'));
     assert.ok(!ran.includes('train'));
     assert.equal(record.status, 'FAILED');
     assert.equal(record.error?.stage, 'sfm');
+    // The GPU job beside the failed stage does not run on (and bill) for its minute.
+    assert.ok(Date.now() - started < 30_000, `the workflow waited ${Date.now() - started} ms for depth`);
+    assert.equal((await stageProcess(id, 'depth')).alive, false, 'the depth process still runs');
+    await assert.rejects(access(manifest(id, 'depth')), 'the cancelled depth left no manifest');
+  });
+
+  it('starts a stage that outlives its wait exactly once, cancels it, and reports FAILED with TIMEOUT', async () => {
+    const id = await processingRequest();
+    const timeouts = Object.fromEntries(Object.keys(definitions.stages).map((stage) => [stage, 2]));
+    const started = Date.now();
+    const { ran, record, error } = await reconstruct(
+      id,
+      { skip_depth: true, frames: { sleep_ms: 60_000 } },
+      id,
+      undefined,
+      timeouts,
+    );
+    assert.ok(error);
+    assert.deepEqual(ran, ['frames'], 'the stage was started once, and nothing after it');
+    assert.equal(record.status, 'FAILED');
+    assert.equal(record.error?.code, 'TIMEOUT');
+    assert.equal(record.error?.stage, 'frames');
+    assert.match(record.error?.message ?? '', /did not finish within 2 s; cancelled/);
+    assert.ok(Date.now() - started < 30_000);
+    assert.equal((await stageProcess(id, 'frames')).alive, false, 'the timed-out stage still runs');
   });
 });
 

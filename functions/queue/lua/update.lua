@@ -11,7 +11,7 @@ if not current then
 end
 local legal = {
   QUEUED = { PROCESSING = true, CANCELLED = true },
-  PROCESSING = { PROCESSING = true, COMPLETED = true, FAILED = true },
+  PROCESSING = { PROCESSING = true, COMPLETED = true, FAILED = true, CANCELLED = true },
 }
 if not (legal[current] and legal[current][target]) then
   return { 'ILLEGAL_TRANSITION', current }
