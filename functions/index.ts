@@ -27,9 +27,11 @@ import type { RequestRecord } from './records/record.js';
 import { openFirestore, RequestStore } from './records/store.js';
 import { connectRedis } from './redis/connection.js';
 import { discoverRedis } from './redis/discovery.js';
+import { Storage } from '@google-cloud/storage';
 import { parseLocations } from '../lib/locations.js';
 import { uploadUrlSigner, urlSigner } from './storage/signed-urls.js';
-import { systemLookup, type WebhookPolicy } from './webhooks/ssrf.js';
+import { StatusObjects } from './uploads/status-object.js';
+import { checkWebhookUrl, systemLookup, WebhookRefused, type WebhookPolicy } from './webhooks/ssrf.js';
 import { deliverWebhook } from './webhooks/webhook.js';
 
 captureBodyErrors();
@@ -60,7 +62,15 @@ const queue = new QueueService(redis, scripts, {
   retentionSeconds: config.QUEUE_RETENTION_SECONDS,
 });
 const firestore = openFirestore(ingress.GOOGLE_CLOUD_PROJECT);
-const store = new RequestStore(firestore);
+// Every record write updates its upload's status object (uploads only), from inside the store.
+const statusObjects = ingress.UPLOAD_STATUS_OBJECTS
+  ? new StatusObjects(
+      new Storage({ projectId: ingress.GOOGLE_CLOUD_PROJECT }),
+      { prefix: ingress.UPLOAD_STATUS_PREFIX, statusUrl: ingress.STATUS_URL, outputPrefix: ingress.OUTPUT_PREFIX },
+      log.child({ component: 'status-objects' }),
+    )
+  : undefined;
+const store = new RequestStore(firestore, statusObjects);
 const runner = workflowRunner({
   projectId: ingress.GOOGLE_CLOUD_PROJECT,
   location: ingress.WORKFLOW_LOCATION,
@@ -195,6 +205,18 @@ functions.cloudEvent(
       uploadsPrefix: ingress.UPLOADS_PREFIX,
       maxBytes: ingress.UPLOAD_MAX_BYTES,
       maxDurationSeconds: ingress.UPLOAD_MAX_DURATION_SECONDS,
+    },
+    statusObjects,
+    // The trigger's webhook check, so one rule covers both ways a webhook arrives.
+    checkWebhook: async (url) => {
+      if (ingress.WEBHOOK_SECRET === undefined) return 'webhooks are not configured on this service';
+      try {
+        await checkWebhookUrl(url, webhookPolicy);
+        return undefined;
+      } catch (error) {
+        if (error instanceof WebhookRefused) return error.message;
+        throw error;
+      }
     },
   }),
 );

@@ -6,15 +6,18 @@
  * - Cloud Run Admin REST (v2) for job executions: get and cancel, backed by the jobs launcher (cancel kills
  *   the stage's process), for the real `@google-cloud/run` client;
  * - Cloud Storage media upload (`POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=…`) into the
- *   local bucket, which emits the finalize CloudEvent for uploads.
+ *   local bucket, which emits the finalize CloudEvent for uploads, and the rest of the storage API the
+ *   functions and the CLI use (local/storage-api.ts).
  * Errors have Google's JSON error shape `{error: {code, message, status}}`.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ARGUMENT_LIMIT_BYTES } from '../functions/dispatch/argument.js';
 import type { Logger } from '../lib/log.js';
-import { TooLargeError, type LocalBucket } from './bucket.js';
+import type { KeyObject } from 'node:crypto';
+import { PreconditionFailedError, TooLargeError, type LocalBucket } from './bucket.js';
 import type { JobsLauncher } from './jobs/launcher.js';
+import { storageRoutes } from './storage-api.js';
 import { WorkflowError } from './workflows/errors.js';
 import { CancelledError } from './workflows/interpreter.js';
 import { executionFilter } from './workflows/list-filter.js';
@@ -31,6 +34,8 @@ export interface ApiOptions {
   log: Logger;
   /** Largest upload accepted, bytes. */
   maxBodyBytes?: number;
+  /** The key signed URLs are checked against (the status function's signing key). */
+  signingKey?: KeyObject;
 }
 
 export interface Execution {
@@ -62,6 +67,7 @@ const STATUS: Record<number, string> = {
   400: 'INVALID_ARGUMENT',
   404: 'NOT_FOUND',
   405: 'METHOD_NOT_ALLOWED',
+  412: 'FAILED_PRECONDITION',
   413: 'OUT_OF_RANGE',
 };
 
@@ -102,6 +108,9 @@ function labelsOf(value: unknown): Record<string, string> {
 export async function startLocalApi(options: ApiOptions, port = 0): Promise<LocalApi & { server: Server }> {
   const executions = new Map<string, { execution: Execution; done: Promise<Execution>; abort: AbortController }>();
   const limit = options.maxBodyBytes ?? 2 * 1024 ** 3;
+  const storage = options.bucket
+    ? storageRoutes(options.bucket, { signingKey: options.signingKey, maxBodyBytes: limit })
+    : undefined;
 
   const start = (parent: string, workflowId: string, body: Buffer): Execution => {
     const runner = options.workflows[workflowId];
@@ -209,6 +218,7 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
       // cancel answers its long-running operation; the execution has ended by then.
       return send(res, 200, cancel ? { name: `${job[1]}/operations/cancel`, done: false } : found);
     }
+    if (await storage?.(req, res, url)) return;
     const upload = UPLOAD.exec(url.pathname);
     if (upload && options.bucket) {
       if (req.method !== 'POST') throw new ApiError(405, `${req.method} is not allowed on ${url.pathname}`);
@@ -218,9 +228,16 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
       }
       const contentType = req.headers['content-type'] ?? 'application/octet-stream';
       try {
-        return send(res, 200, await options.bucket.write(upload[1]!, name, req, contentType, limit));
+        const precondition = url.searchParams.get('ifGenerationMatch');
+        const object = await options.bucket.write(upload[1]!, name, req, {
+          contentType,
+          maxBytes: limit,
+          ...(precondition === null ? {} : { ifGenerationMatch: precondition }),
+        });
+        return send(res, 200, object);
       } catch (error) {
         if (error instanceof TooLargeError) throw new ApiError(413, error.message);
+        if (error instanceof PreconditionFailedError) throw new ApiError(412, error.message);
         throw new ApiError(400, (error as Error).message);
       }
     }
@@ -231,6 +248,8 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
     handle(req, res).catch((error: unknown) => {
       const code = error instanceof ApiError ? error.code : 500;
       if (code === 500) options.log.error('local api error', { error });
+      // Failed part-way through a body (the client went away): nothing more can be said on this response.
+      if (res.headersSent) return void res.destroy();
       send(res, code, {
         error: {
           code,

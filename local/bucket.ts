@@ -1,14 +1,17 @@
 /**
  * The local stand-in for Cloud Storage: `gs://BUCKET/path` is `ROOT/BUCKET/path`. A write under the
  * uploads prefix emits the `google.cloud.storage.object.v1.finalized` CloudEvent that Eventarc would
- * deliver to `onUpload` (binary content mode, StorageObjectData body).
+ * deliver to `onUpload` (binary content mode, StorageObjectData body). What GCS keeps beside an object
+ * written through here (generation, content type, custom metadata) is kept in `ROOT/.objects/BUCKET/NAME.json`
+ * (".objects" is no valid bucket name); files the stages write directly have a generation from their mtime.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { CRC32C } from '@google-cloud/storage';
 import type { Logger } from '../lib/log.js';
 import { fault, WorkflowError } from './workflows/errors.js';
 import type { CallTarget } from './workflows/interpreter.js';
@@ -34,12 +37,61 @@ export interface StoredObject {
   generation: string;
   size: string;
   md5Hash: string;
+  /** base64, as GCS answers it (the client checks it and deletes an upload it believes corrupt). */
+  crc32c: string;
   contentType: string;
   timeCreated: string;
+  metadata?: Record<string, string>;
+}
+
+export interface WriteOptions {
+  contentType?: string;
+  maxBytes?: number;
+  metadata?: Record<string, string>;
+  /** GCS's precondition: the object's current generation, 0 for "must not exist". */
+  ifGenerationMatch?: string;
+}
+
+/** A write whose `ifGenerationMatch` did not hold (GCS answers 412). */
+export class PreconditionFailedError extends Error {
+  override name = 'PreconditionFailedError';
 }
 
 export class LocalBucket {
+  /** The last read or write queued per object (see `exclusive`). */
+  private readonly queued = new Map<string, Promise<unknown>>();
+
   constructor(private readonly options: BucketOptions) {}
+
+  private sidecarOf(bucket: string, object: string): string {
+    this.pathOf(bucket, object);
+    return join(this.options.root, '.objects', bucket, `${object}.json`);
+  }
+
+  /** The object's GCS resource, or undefined when there is none. */
+  async describe(bucket: string, name: string): Promise<StoredObject | undefined> {
+    const path = this.pathOf(bucket, name);
+    const info = await stat(path, { bigint: true }).catch(() => undefined);
+    if (!info?.isFile()) return undefined;
+    const kept = await readFile(this.sidecarOf(bucket, name), 'utf8').then(
+      (text) => JSON.parse(text) as StoredObject,
+      () => undefined,
+    );
+    if (kept && kept.size === String(info.size)) return kept;
+    const body = await readFile(path);
+    const crc = new CRC32C();
+    crc.update(body);
+    return {
+      bucket,
+      name,
+      generation: String(info.mtimeNs / 1000n),
+      size: String(info.size),
+      md5Hash: createHash('md5').update(body).digest('base64'),
+      crc32c: crc.toString(),
+      contentType: 'application/octet-stream',
+      timeCreated: new Date(Number(info.mtimeMs)).toISOString(),
+    };
+  }
 
   /** The local file of `gs://BUCKET/object`; refuses names that would escape the root. */
   pathOf(bucket: string, object: string): string {
@@ -59,32 +111,78 @@ export class LocalBucket {
     return value.endsWith('/') && !path.endsWith(sep) ? path + sep : path;
   }
 
+  /** Runs `work` after every earlier read or write of the same object (a precondition and its write, or a
+   * resource and the body it describes, are one step). */
+  private exclusive<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const before = this.queued.get(key) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(work);
+    this.queued.set(key, run);
+    return run.finally(() => {
+      if (this.queued.get(key) === run) this.queued.delete(key);
+    });
+  }
+
+  /**
+   * An object's resource and its body as of the same moment, from a descriptor opened then (a later
+   * write's rename does not change what it reads). Undefined: no such object.
+   */
+  read(bucket: string, name: string): Promise<{ object: StoredObject; body: Readable } | undefined> {
+    return this.exclusive(`${bucket}/${name}`, async () => {
+      const handle = await open(this.pathOf(bucket, name)).catch(() => undefined);
+      if (!handle) return undefined;
+      const object = await this.describe(bucket, name).catch(async (error: unknown) => {
+        await handle.close();
+        throw error;
+      });
+      if (!object) {
+        await handle.close();
+        return undefined;
+      }
+      return { object, body: handle.createReadStream() };
+    });
+  }
+
   /**
    * Streams an object in whole (temp file + rename, so no reader sees half of it), then emits its event.
-   * Refuses, and leaves nothing behind, past `maxBytes`.
+   * Refuses, and leaves nothing behind, past `maxBytes` or when `ifGenerationMatch` does not hold.
    */
   async write(
     bucket: string,
     name: string,
     data: Readable | Buffer,
-    contentType = 'application/octet-stream',
-    maxBytes = Number.POSITIVE_INFINITY,
+    options: WriteOptions | string = {},
   ): Promise<StoredObject> {
+    const settings = typeof options === 'string' ? { contentType: options } : options;
+    return this.exclusive(`${bucket}/${name}`, () => this.writeNow(bucket, name, data, settings));
+  }
+
+  private async writeNow(bucket: string, name: string, data: Readable | Buffer, options: WriteOptions) {
     const path = this.pathOf(bucket, name);
+    const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
     await mkdir(dirname(path), { recursive: true });
     const temporary = `${path}.${randomUUID()}.partial`;
     const md5 = createHash('md5');
+    const crc = new CRC32C();
     let size = 0;
     const measure = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
         if (size > maxBytes) return done(new TooLargeError(`object over ${maxBytes} bytes`));
         md5.update(chunk);
+        crc.update(chunk);
         done(null, chunk);
       },
     });
     try {
       await pipeline(Buffer.isBuffer(data) ? Readable.from([data]) : data, measure, createWriteStream(temporary));
+      if (options.ifGenerationMatch !== undefined) {
+        const current = (await this.describe(bucket, name))?.generation ?? '0';
+        if (current !== options.ifGenerationMatch) {
+          throw new PreconditionFailedError(
+            `At least one of the pre-conditions you specified did not hold (generation ${current})`,
+          );
+        }
+      }
       await rename(temporary, path);
     } catch (error) {
       await rm(temporary, { force: true });
@@ -94,15 +192,24 @@ export class LocalBucket {
     const object: StoredObject = {
       bucket,
       name,
-      generation: String(now.getTime() * 1000),
+      // Microseconds, as GCS's are; rising even for writes in the same millisecond.
+      generation: String(Math.max(now.getTime() * 1000, this.lastGeneration + 1)),
       size: String(size),
       md5Hash: md5.digest('base64'),
-      contentType,
+      crc32c: crc.toString(),
+      contentType: options.contentType ?? 'application/octet-stream',
       timeCreated: now.toISOString(),
+      ...(options.metadata ? { metadata: options.metadata } : {}),
     };
+    this.lastGeneration = Number(object.generation);
+    const sidecar = this.sidecarOf(bucket, name);
+    await mkdir(dirname(sidecar), { recursive: true });
+    await writeFile(sidecar, JSON.stringify(object));
     if (this.options.eventUrl && name.startsWith(this.options.uploadsPrefix ?? '')) await this.finalized(object);
     return object;
   }
+
+  private lastGeneration = 0;
 
   private async finalized(object: StoredObject): Promise<void> {
     const data = {

@@ -16,12 +16,14 @@ import { call } from '../test/support/http.js';
 import { outputPaths, runSummary } from './reconstruct/outputs.js';
 import { progressReporter, type ProgressEntry } from './reconstruct/progress.js';
 import {
+  depthModelFromEnv,
   presetWarning,
   requestParams,
   TRAIN_PRESETS,
   type RunChoices,
   type TrainPreset,
 } from './reconstruct/params.js';
+import { elapsed } from './cli/progress.js';
 import { startStack } from './stack.js';
 import { serveViewer } from './viewer-server.js';
 
@@ -45,8 +47,9 @@ function positiveInteger(name: string, value: string | undefined): number | unde
   return Number(value);
 }
 
-function choices(): { video: string; out: string; choices: RunChoices; verbose: boolean; view: boolean } {
+function choices(args: string[]): { video: string; out: string; choices: RunChoices; verbose: boolean; view: boolean } {
   const { values, positionals } = parseArgs({
+    args,
     allowPositionals: true,
     options: {
       out: { type: 'string', default: '.splatflow-local' },
@@ -65,7 +68,6 @@ function choices(): { video: string; out: string; choices: RunChoices; verbose: 
   if (!(TRAIN_PRESETS as readonly string[]).includes(values.preset)) {
     throw new UsageError(`--preset must be one of ${TRAIN_PRESETS.join(', ')}; got ${values.preset}`);
   }
-  const uri = process.env.SPLATFLOW_DEPTH_MODEL_URI;
   return {
     video: resolve(positionals[0]!),
     out: resolve(values.out),
@@ -75,15 +77,12 @@ function choices(): { video: string; out: string; choices: RunChoices; verbose: 
       preset: values.preset as TrainPreset,
       frames: positiveInteger('frames', values.frames),
       iterations: positiveInteger('iterations', values.iterations),
-      depthModel: uri ? { uri, sha256: process.env.SPLATFLOW_DEPTH_MODEL_SHA256 } : undefined,
+      depthModel: depthModelFromEnv(),
     },
   };
 }
 
-const clock = (started: number): string => {
-  const s = Math.round((Date.now() - started) / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-};
+const clock = (started: number): string => elapsed(started, Date.now());
 
 async function readJson(path: string): Promise<unknown> {
   try {
@@ -104,8 +103,8 @@ async function view(folder: string, print: (line: string) => void): Promise<void
   await server.close();
 }
 
-async function main(): Promise<number> {
-  const run = choices();
+async function main(args: string[]): Promise<number> {
+  const run = choices(args);
   const size = await stat(run.video).then(
     (s) => (s.isFile() ? s.size : undefined),
     () => undefined,
@@ -201,11 +200,16 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const code = await main().catch((error: Error) => {
+/** The command with its arguments (after the script name); answers the exit code. `splatflow reconstruct` runs it too. */
+export async function reconstructCommand(args: string[]): Promise<number> {
+  return main(args).catch((error: Error) => {
     process.stderr.write(`splatflow: ${error.message}\n`);
     return error instanceof UsageError ? 2 : 1;
   });
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const code = await reconstructCommand(process.argv.slice(2));
   // The functions served in-process keep Redis reconnect timers after the stack stopped, as `npm run local` does.
   process.exit(code);
 }

@@ -20,6 +20,7 @@ import { startRedis } from '../test/support/redis-server.js';
 import { writeSigningKey } from '../test/support/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
+import { createPrivateKey } from 'node:crypto';
 import { loadDefinitions, workflowWorstCaseSeconds, type JobDefinitions } from './jobs/definitions.js';
 import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './runtime.js';
 
@@ -41,8 +42,10 @@ export interface StackOptions {
   /** 0: a free port. */
   apiPort: number;
   log: Logger;
-  /** The stage jobs; jobs/definitions.json unless given (tests run stand-in stages). */
+  /** The stage jobs (default jobs/definitions.json; tests swap the commands). */
   definitions?: JobDefinitions;
+  /** More configuration for the functions (tests: AUTO_DISPATCH, WEBHOOK_SECRET). */
+  env?: Record<string, string>;
 }
 
 export interface Stack {
@@ -79,6 +82,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const targets = functionTargets(readFileSync(FUNCTIONS_ENTRY, 'utf8'));
     const apiPort = options.apiPort || (await freePort());
     const definitions = options.definitions ?? loadDefinitions();
+    // The status URL goes into the functions' configuration (and the upload status objects) before they serve.
+    const statusPort = await freePort();
     // What the functions read: the local services, and the names the ingress config reads.
     const served = await serveFunctions(
       targets.map(({ target }) => target),
@@ -99,7 +104,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         // framework errors carry no stack traces.
         DISPATCH_LEASE_SECONDS: String(workflowWorstCaseSeconds(definitions)),
         NODE_ENV: 'production',
+        STATUS_URL: `http://127.0.0.1:${statusPort}/status`,
+        // Status objects are written, and signed URLs point, to the local API's storage routes.
+        STORAGE_EMULATOR_HOST: `http://127.0.0.1:${apiPort}`,
+        ...options.env,
       },
+      { status: statusPort },
     );
     stops.push(() => served.close());
     const url = (target: string): string | undefined =>
@@ -128,6 +138,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         jobs: launcher,
         bucket,
         log: log.child({ component: 'api' }),
+        signingKey: createPrivateKey(
+          (JSON.parse(readFileSync(signingKey.file, 'utf8')) as { private_key: string }).private_key,
+        ),
       },
       apiPort,
     );

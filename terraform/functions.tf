@@ -25,6 +25,9 @@ locals {
 
   # The status URL handed to callers. Known before the function exists (gen2 functions answer on
   # their cloudfunctions.net URL too), so the functions can name it without a dependency cycle.
+  # Upload status objects: `<prefix><upload name>.json` in the uploads bucket, beside UPLOADS_PREFIX.
+  upload_status_prefix = "status/"
+
   status_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-status/status"
 
   # One module serves every target and reads its whole configuration at start-up
@@ -39,6 +42,7 @@ locals {
     REDIS_KEY_PREFIX               = var.name_prefix
     AUTH_MODE                      = "google"
     UPLOADS_PREFIX                 = var.uploads_prefix
+    UPLOAD_STATUS_PREFIX           = local.upload_status_prefix
     INPUT_LOCATIONS                = join(",", local.input_locations)
     OUTPUT_PREFIX                  = "gs://${google_storage_bucket.this["work"].name}/requests/"
     STATUS_URL                     = local.status_url

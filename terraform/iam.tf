@@ -12,6 +12,9 @@ locals {
     "preprocess-video/uploads" = { function = "preprocess-video", bucket = "uploads" }
     "status/work"              = { function = "status", bucket = "work" }
   }
+  # Every function that changes request records keeps the upload status objects current
+  # (functions/uploads/status-object.ts): read and write under the status prefix, nothing else.
+  status_object_writers = ["queue", "expire-leases", "on-upload", "dispatch", "reconcile"]
   function_project_roles = {
     "dispatch/workflows.invoker" = { function = "dispatch", role = "roles/workflows.invoker" }
     "reconcile/workflows.viewer" = { function = "reconcile", role = "roles/workflows.viewer" }
@@ -80,6 +83,19 @@ resource "google_storage_bucket_iam_member" "function_readers" {
   bucket   = google_storage_bucket.this[each.value.bucket].name
   role     = "roles/storage.objectViewer"
   member   = google_service_account.function[each.value.function].member
+}
+
+# objectUser (get, create, overwrite) limited by an IAM condition to the status objects' names:
+# https://cloud.google.com/storage/docs/access-control/iam#conditions
+resource "google_storage_bucket_iam_member" "status_objects" {
+  for_each = toset(local.status_object_writers)
+  bucket   = google_storage_bucket.this["uploads"].name
+  role     = "roles/storage.objectUser"
+  member   = google_service_account.function[each.key].member
+  condition {
+    title      = "upload-status-objects"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.this["uploads"].name}/objects/${local.upload_status_prefix}\")"
+  }
 }
 
 resource "google_project_iam_member" "function_roles" {

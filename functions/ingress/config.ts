@@ -15,6 +15,8 @@ export interface IngressConfig {
   INPUT_LOCATIONS?: string;
   UPLOAD_MAX_BYTES: number;
   UPLOAD_MAX_DURATION_SECONDS: number;
+  UPLOAD_STATUS_OBJECTS: boolean;
+  UPLOAD_STATUS_PREFIX: string;
   OUTPUT_PREFIX: string;
   STATUS_URL: string;
   SIGNED_URL_TTL_SECONDS: number;
@@ -50,6 +52,8 @@ const schema: JSONSchemaType<IngressConfig> = {
     'UPLOADS_PREFIX',
     'UPLOAD_MAX_BYTES',
     'UPLOAD_MAX_DURATION_SECONDS',
+    'UPLOAD_STATUS_OBJECTS',
+    'UPLOAD_STATUS_PREFIX',
     'OUTPUT_PREFIX',
     'STATUS_URL',
     'SIGNED_URL_TTL_SECONDS',
@@ -77,6 +81,9 @@ const schema: JSONSchemaType<IngressConfig> = {
     INPUT_LOCATIONS: { type: 'string', pattern: LOCATIONS_PATTERN, nullable: true },
     UPLOAD_MAX_BYTES: { type: 'integer', minimum: 1, default: 4 * 1024 ** 3 },
     UPLOAD_MAX_DURATION_SECONDS: { type: 'integer', minimum: 1, default: 600 },
+    // A status object per upload, `<UPLOAD_STATUS_PREFIX><upload name>.json` in the upload's bucket.
+    UPLOAD_STATUS_OBJECTS: { type: 'boolean', default: true },
+    UPLOAD_STATUS_PREFIX: { type: 'string', pattern: '^([A-Za-z0-9._-]+/)+$', default: 'status/' },
     OUTPUT_PREFIX: {
       type: 'string',
       pattern: '^(gs://[a-z0-9._-]{3,222}/|file:///)(.*/)?$',
@@ -105,6 +112,11 @@ const schema: JSONSchemaType<IngressConfig> = {
 
 export function loadIngressConfig(env: Record<string, string | undefined> = process.env): IngressConfig {
   const config = loadConfig(schema, env);
+  const [uploads, status] = [config.UPLOADS_PREFIX, config.UPLOAD_STATUS_PREFIX];
+  // A status object under the uploads prefix would itself be an upload (and start a request).
+  if (config.UPLOAD_STATUS_OBJECTS && (status.startsWith(uploads) || uploads.startsWith(status))) {
+    throw new ConfigError(`invalid configuration: UPLOAD_STATUS_PREFIX ${status} overlaps UPLOADS_PREFIX ${uploads}`);
+  }
   // The allow-list re-opens private addresses to webhooks: never where callers are strangers.
   if (config.WEBHOOK_ALLOW_HOSTS !== undefined && config.AUTH_MODE !== 'local') {
     throw new ConfigError('invalid configuration: WEBHOOK_ALLOW_HOSTS is only accepted with AUTH_MODE=local');

@@ -5,6 +5,7 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { Ajv } from 'ajv';
 import type { Logger } from '../../lib/log.js';
+import { completedResults } from '../../lib/results.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
@@ -170,6 +171,9 @@ export function statusRoute(deps: { store: RequestStore; sign: SignUrl; log: Log
         record.status === 'COMPLETED' && record.outputs ? await signedOutputs(record.outputs, deps.sign) : undefined,
       viewer_url:
         record.status === 'COMPLETED' && record.outputs ? await viewerLink(record.outputs, deps.sign) : undefined,
+      // The result files by name, each {uri, url} with a signed URL (what `splatflow download` fetches).
+      files:
+        record.status === 'COMPLETED' ? await signedOutputs(completedResults(record.outputs), deps.sign) : undefined,
     });
   });
 }

@@ -37,6 +37,8 @@ export interface StorageObjectData {
   generation: string;
   size?: string;
   contentType?: string;
+  /** Custom metadata (`x-goog-meta-*`): `webhook-url` asks for a webhook when the request ends. */
+  metadata?: Record<string, string>;
 }
 
 export const storageObjectSchema: JSONSchemaType<StorageObjectData> = {
@@ -48,6 +50,12 @@ export const storageObjectSchema: JSONSchemaType<StorageObjectData> = {
     generation: { type: 'string', pattern: '^[0-9]{1,20}$' },
     size: { type: 'string', pattern: '^[0-9]{1,20}$', nullable: true },
     contentType: { type: 'string', maxLength: 256, nullable: true },
+    metadata: {
+      type: 'object',
+      nullable: true,
+      required: [],
+      additionalProperties: { type: 'string', maxLength: 8192 },
+    },
   },
 };
 

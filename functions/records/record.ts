@@ -10,6 +10,13 @@ import { DEFAULT_PRIORITY, type StageError, type Status, type UpdateBody } from 
 /** How a request came in: an authenticated call, an upload event, or the internal queue API. */
 export type Origin = 'trigger' | 'preprocess' | 'upload' | 'queue';
 
+/** The uploaded object generation that started a request (origin `upload`). */
+export interface UploadRef {
+  bucket: string;
+  name: string;
+  generation: string;
+}
+
 export interface StageTiming {
   started_at: string;
   finished_at?: string;
@@ -31,6 +38,7 @@ export interface RequestRecord extends Omit<QueueRequest, 'position' | 'lease_ex
   webhook_url?: string;
   /** SHA-256 (hex) of the callback token; the token itself is never stored. */
   token_hash?: string;
+  upload?: UploadRef;
 }
 
 /** A new QUEUED record. */
@@ -44,6 +52,7 @@ export function newRecord(fields: {
   request_id?: string;
   webhook_url?: string;
   token_hash?: string;
+  upload?: UploadRef;
 }): RequestRecord {
   const now = new Date().toISOString();
   return {

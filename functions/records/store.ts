@@ -20,6 +20,12 @@ export interface RejectedUpload {
 
 export type StoreChange = Change | { kind: 'not_found' };
 
+/** Told of every record write once it is committed (the upload status objects follow records this way). */
+export interface RecordListener {
+  /** Awaited before the write's caller goes on (a function may lose its CPU once it answers); must not throw. */
+  written(record: RequestRecord): Promise<void>;
+}
+
 /**
  * A field a change removes is written as null and read back as absent. Deleting it would be
  * cleaner, but the emulator tests run on never removes a field (not by set, nor by update with
@@ -41,7 +47,10 @@ export class RequestStore {
   private readonly rejected;
   private readonly cursors;
 
-  constructor(private readonly db: Firestore) {
+  constructor(
+    private readonly db: Firestore,
+    private readonly listener?: RecordListener,
+  ) {
     this.requests = db.collection('requests');
     this.rejected = db.collection('rejected_uploads');
     this.cursors = db.collection('scan_cursors');
@@ -51,6 +60,7 @@ export class RequestStore {
   async create(record: RequestRecord): Promise<boolean> {
     try {
       await this.requests.doc(record.request_id).create(record);
+      await this.listener?.written(record);
       return true;
     } catch (error) {
       if ((error as { code?: number }).code === ALREADY_EXISTS) return false;
@@ -92,7 +102,7 @@ export class RequestStore {
   /** Applies `change` to the current record in one transaction; a refused change writes nothing. */
   async change(requestId: string, change: (record: RequestRecord) => Change): Promise<StoreChange> {
     const ref = this.requests.doc(requestId);
-    return this.db.runTransaction(async (transaction) => {
+    const outcome = await this.db.runTransaction(async (transaction): Promise<StoreChange> => {
       const snapshot = await transaction.get(ref);
       if (!snapshot.exists) return { kind: 'not_found' } as const;
       const current = recordOf(snapshot);
@@ -100,6 +110,8 @@ export class RequestStore {
       if (outcome.kind === 'ok') transaction.update(ref, replacement(current, outcome.record));
       return outcome;
     });
+    if (outcome.kind === 'ok') await this.listener?.written(outcome.record);
+    return outcome;
   }
 
   /** Records an upload that starts no work, once per object generation. */

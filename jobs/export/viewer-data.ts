@@ -5,11 +5,16 @@
  * request folder, e.g. `export/scene.spz`) name signed URLs in the cloud; without one the page reads
  * PATH relative to the request folder it was served from (`../../PATH`).
  */
+import { RESULT_FILES } from '../../lib/results.js';
 import type { CameraEntry } from './cameras-json.js';
 import type { Report } from './report.js';
 
 /** The request-relative paths the viewer reads by URL: one list for the page and for whoever links it. */
-export const VIEWER_FILES = { page: 'export/viewer/index.html', scene: 'export/scene.spz', mesh: 'mesh/mesh.glb' };
+export const VIEWER_FILES = {
+  page: RESULT_FILES.viewer.path,
+  scene: RESULT_FILES.splat_spz.path,
+  mesh: RESULT_FILES.mesh_glb.path,
+};
 
 export interface ViewerData {
   report: Report;

@@ -2,20 +2,10 @@
  * What a finished request left in the local bucket, found by the stages' documented file names,
  * and the figures of its report.json a user looks for first.
  */
-import { join } from 'node:path';
-import { VIEWER_FILES } from '../../jobs/export/viewer-data.js';
+import { resultFiles } from '../../lib/results.js';
 
 /** The user-facing files under a request's folder, by the stage contract's names. */
-export function outputPaths(requestFolder: string) {
-  return {
-    splat_ply: join(requestFolder, 'train', 'point_cloud.ply'),
-    splat_spz: join(requestFolder, 'export', 'scene.spz'),
-    mesh_ply: join(requestFolder, 'mesh', 'mesh.ply'),
-    mesh_glb: join(requestFolder, 'mesh', 'mesh.glb'),
-    report: join(requestFolder, 'export', 'report.json'),
-    viewer: join(requestFolder, VIEWER_FILES.page),
-  };
-}
+export const outputPaths = (requestFolder: string) => resultFiles(requestFolder);
 
 /** Reads a number at a dotted path of a stage manifest, if it has one. */
 function numberAt(manifest: unknown, path: string): number | undefined {

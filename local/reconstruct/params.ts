@@ -29,6 +29,12 @@ const PREVIEW = {
   mesh: { resolution: 96, target_faces: 50_000 },
 };
 
+/** The depth model `SPLATFLOW_DEPTH_MODEL_URI` (and `_SHA256`) name, if any. */
+export function depthModelFromEnv(env: NodeJS.ProcessEnv = process.env): RunChoices['depthModel'] {
+  const uri = env.SPLATFLOW_DEPTH_MODEL_URI;
+  return uri ? { uri, sha256: env.SPLATFLOW_DEPTH_MODEL_SHA256 } : undefined;
+}
+
 export function requestParams(choices: RunChoices): Record<string, unknown> {
   const base: Record<string, Record<string, unknown>> = choices.preset === 'preview'
     ? structuredClone(PREVIEW)

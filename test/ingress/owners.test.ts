@@ -49,6 +49,8 @@ before(async () => {
     OUTPUT_PREFIX: 'gs://splatflow-results/requests/',
     SIGNING_KEY_FILE: key.file,
     AUTO_DISPATCH: 'false',
+    // Upload status objects are test/ingress/upload-status.test.ts's; here no storage API answers.
+    UPLOAD_STATUS_OBJECTS: 'false',
   });
   db = new Firestore({ projectId: 'splatflow-test' });
 });

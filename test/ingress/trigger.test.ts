@@ -480,7 +480,9 @@ describe('POST /trigger-reconstruction', () => {
     assert.equal(responses.filter((response) => response.body.duplicate === false).length, 1);
     assert.equal((await db.collection('requests').where('owner', '==', email).get()).size, 1);
     // Only the first counted: 9 more distinct requests fit this minute's 10, the next does not.
-    const more = await Promise.all(Array.from({ length: 10 }, (_, i) => trigger(email, body(`after-retries-${i}`, {}, email))));
+    const more = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => trigger(email, body(`after-retries-${i}`, {}, email))),
+    );
     assert.equal(more.filter((response) => response.status === 202).length, 9);
     assert.equal(more.filter((response) => response.status === 429).length, 1);
   });

@@ -11,14 +11,16 @@ import { startFirestore, type FirestoreEmulator } from '../support/firestore-emu
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';
 import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { startFakeGcs, type FakeGcs } from '../support/fake-gcs.js';
 
 let redis: RedisServer;
 let firestore: FirestoreEmulator;
 let functions: ServedFunctions;
 let db: Firestore;
+let gcs: FakeGcs;
 
 before(async () => {
-  [redis, firestore] = await Promise.all([startRedis(), startFirestore()]);
+  [redis, firestore, gcs] = await Promise.all([startRedis(), startFirestore(), startFakeGcs()]);
   functions = await serveFunctions(['onUpload', 'queue'], {
     REDIS_URL: redis.url,
     FIRESTORE_EMULATOR_HOST: firestore.host,
@@ -27,6 +29,8 @@ before(async () => {
     UPLOAD_MAX_BYTES: String(100 * 1024 * 1024),
     UPLOAD_MAX_DURATION_SECONDS: '300',
     AUTO_DISPATCH: 'false',
+    // Status objects beside the uploads (test/ingress/upload-status.test.ts follows them) go here.
+    STORAGE_EMULATOR_HOST: gcs.url,
   });
   db = new Firestore({ projectId: 'splatflow-test' });
 });
@@ -34,6 +38,7 @@ after(async () => {
   await functions.close();
   await db.terminate();
   await redis.stop();
+  await gcs.close();
   firestore.stop();
 });
 

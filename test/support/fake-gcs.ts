@@ -8,6 +8,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { CRC32C } from '@google-cloud/storage';
+import { parseMultipart } from '../../local/storage-api.js';
 
 interface StoredObject {
   bucket: string;
@@ -76,27 +77,6 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-/** `multipart/related`: a JSON metadata part, then the media part. */
-function parseMultipart(body: Buffer, contentType: string): { metadata: Record<string, unknown>; media: Buffer } {
-  const boundary = /boundary="?([^";]+)"?/.exec(contentType)?.[1];
-  if (!boundary) throw new Error('multipart upload without a boundary');
-  const delimiter = Buffer.from(`--${boundary}`);
-  const parts: Buffer[] = [];
-  let start = body.indexOf(delimiter);
-  while (start >= 0) {
-    const next = body.indexOf(delimiter, start + delimiter.length);
-    if (next < 0) break;
-    parts.push(body.subarray(start + delimiter.length, next));
-    start = next;
-  }
-  const [meta, media] = parts.map((part) => {
-    const split = part.indexOf('\r\n\r\n');
-    return part.subarray(split + 4, part.length - 2); // drop the CRLF before the next delimiter
-  });
-  if (!meta || !media) throw new Error('multipart upload needs a metadata and a media part');
-  return { metadata: JSON.parse(meta.toString('utf8')) as Record<string, unknown>, media };
 }
 
 export async function startFakeGcs(): Promise<FakeGcs> {
@@ -192,6 +172,10 @@ export async function startFakeGcs(): Promise<FakeGcs> {
         const { metadata, media } = parseMultipart(await readBody(req), req.headers['content-type'] ?? '');
         const name = (metadata.name as string | undefined) ?? query.get('name');
         if (!name) return sendError(res, 400, 'object name missing');
+        const precondition = query.get('ifGenerationMatch');
+        if (precondition !== null && (objects.get(key(bucket, name))?.generation ?? '0') !== precondition) {
+          return sendError(res, 412, 'At least one of the pre-conditions you specified did not hold.');
+        }
         return sendJson(
           res,
           200,

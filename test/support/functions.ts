@@ -14,13 +14,18 @@ export interface ServedFunctions {
   close(): Promise<void>;
 }
 
-export async function serveFunctions(targets: string[], env: Record<string, string>): Promise<ServedFunctions> {
+/** `ports` pins a target's port (a URL the functions must know when they load, such as STATUS_URL's). */
+export async function serveFunctions(
+  targets: string[],
+  env: Record<string, string>,
+  ports: Record<string, number> = {},
+): Promise<ServedFunctions> {
   Object.assign(process.env, { LOG_LEVEL: 'ERROR', METADATA_SERVER_DETECTION: 'none' }, env);
   const { shutdown } = await import('../../functions/index.js');
   const servers = new Map<string, { server: Server; url: string }>();
   for (const target of targets) {
     const server = getTestServer(target);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(ports[target] ?? 0, '127.0.0.1', resolve));
     const address = server.address();
     if (typeof address !== 'object' || !address) throw new Error('server has no address');
     servers.set(target, { server, url: `http://127.0.0.1:${address.port}` });

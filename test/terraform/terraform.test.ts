@@ -353,8 +353,7 @@ describe('workflow', () => {
     const worst = workflowWorstCaseSeconds(loadDefinitions());
     const byTerraformRule = Object.values(definitions.stages).reduce(
       (sum, stage) =>
-        sum +
-        (stage.timeout_seconds + START_HEADROOM_SECONDS[stage.gpu > 0 ? 'gpu' : 'cpu']) * (stage.max_retries + 1),
+        sum + (stage.timeout_seconds + START_HEADROOM_SECONDS[stage.gpu > 0 ? 'gpu' : 'cpu']) * (stage.max_retries + 1),
       0,
     );
     assert.equal(worst, byTerraformRule);
