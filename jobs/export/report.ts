@@ -3,6 +3,7 @@
  * timings, metrics and tool versions gathered from the manifests, in pipeline order.
  */
 import { Ajv, type JSONSchemaType } from 'ajv';
+import { captureSummary, type CaptureSummary } from './capture.js';
 
 export const PIPELINE = ['frames', 'filter', 'depth', 'sfm', 'train', 'mesh', 'export'] as const;
 
@@ -49,6 +50,8 @@ export interface Report {
   skipped: string[];
   tools: Record<string, string>;
   outputs: Record<string, { bytes: number }>;
+  /** What became of the capture's frames, and what sfm's ladder did (capture.ts). */
+  capture?: CaptureSummary;
 }
 
 export function buildReport(input: {
@@ -76,6 +79,7 @@ export function buildReport(input: {
   const starts = stages.map((s) => Date.parse(s.started_at)).filter(Number.isFinite);
   const ends = stages.map((s) => Date.parse(s.finished_at)).filter(Number.isFinite);
   const round = (s: number) => Math.round(s * 1000) / 1000;
+  const capture = captureSummary(input.manifests);
   return {
     request_id: input.requestId,
     generated_at: (input.now ?? new Date()).toISOString(),
@@ -85,5 +89,6 @@ export function buildReport(input: {
     skipped,
     tools: Object.assign({}, ...stages.map((s) => s.tools)) as Record<string, string>,
     outputs: input.outputs,
+    ...(capture ? { capture } : {}),
   };
 }
