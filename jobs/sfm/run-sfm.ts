@@ -112,8 +112,11 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const timed = async <T>(phase: string, from: number, to: number, work: (step: (f: number) => void) => Promise<T>) => {
     const started = performance.now();
     if (!quiet) report(from);
+    // Never backwards: the mapper's registered count restarts when it tries another initial pair.
+    let last = 0;
     const result = await work((f) => {
-      if (!quiet) report(from + (to - from) * Math.min(1, Math.max(0, f)));
+      last = Math.max(last, Math.min(1, Math.max(0, f)));
+      if (!quiet) report(from + (to - from) * last);
     });
     timings[phase] = Math.round((timings[phase] ?? 0) * 1000 + performance.now() - started) / 1000;
     if (!quiet) report(to);

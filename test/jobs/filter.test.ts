@@ -98,10 +98,6 @@ describe('filter on real photos with planted bad frames', () => {
     assert.equal(run.code, 0, run.stderr);
     const chosen = (await readManifest(join(prefix, 'frames', 'manifest.json'))).metrics as unknown as FramesMetrics;
     const metrics = (await readManifest(join(prefix, 'filter', 'manifest.json'))).metrics as unknown as FilterMetrics;
-    void JSON.stringify({
-      steps: chosen.frames.map((f) => f.step),
-      filter: metrics.frames.map((f) => [f.kept, f.reasons, f.travel]),
-    });
     assert.equal(metrics.source, 'video');
     assert.equal(metrics.count_kept, metrics.count_in, 'nothing dropped from a video for blur');
     const blurred = metrics.frames.filter((f) => f.reasons.includes('blurred') || f.replaced_sharpness !== undefined);
