@@ -3,6 +3,7 @@
  * timings, metrics and tool versions gathered from the manifests, in pipeline order.
  */
 import { Ajv, type JSONSchemaType } from 'ajv';
+import { captureSummary, type CaptureSummary } from './capture.js';
 
 export const PIPELINE = ['frames', 'filter', 'depth', 'sfm', 'train', 'mesh', 'export'] as const;
 
@@ -55,6 +56,8 @@ export interface Report {
   renders: ReportRenders;
   /** The viewer page and the files it reads by URL (paths under the request folder). */
   viewer: { page: string; scene: string; mesh: string | null };
+  /** What became of the capture's frames, and what sfm's ladder did (capture.ts). */
+  capture?: CaptureSummary;
 }
 
 export interface ReportFile {
@@ -95,6 +98,7 @@ export function buildReport(input: {
   const starts = stages.map((s) => Date.parse(s.started_at)).filter(Number.isFinite);
   const ends = stages.map((s) => Date.parse(s.finished_at)).filter(Number.isFinite);
   const round = (s: number) => Math.round(s * 1000) / 1000;
+  const capture = captureSummary(input.manifests);
   return {
     request_id: input.requestId,
     generated_at: (input.now ?? new Date()).toISOString(),
@@ -107,5 +111,6 @@ export function buildReport(input: {
     files: input.files,
     renders: input.renders,
     viewer: input.viewer,
+    ...(capture ? { capture } : {}),
   };
 }

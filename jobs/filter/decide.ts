@@ -89,3 +89,49 @@ export function decide(
   }
   return { limits, decisions };
 }
+
+/** A verdict's quality reasons: what a nearby replacement frame could cure (duplicates cannot). */
+export const QUALITY_REASONS: readonly DropReason[] = ['blurred', 'underexposed', 'overexposed'];
+
+/**
+ * For a video, no drop may leave the kept frames further apart than `step` of camera travel
+ * (frames stage's estimate): blurred or badly exposed frames stay (the stage replaces them by a
+ * better nearby frame where it can), and a near-duplicate goes only where the kept frames either
+ * side of it are within `step` of each other. Answers the frames brought back for coverage.
+ */
+export function keepCoverage(decisions: Decision[], travel: readonly number[], step: number): number[] {
+  const restored: number[] = [];
+  let previous: number | undefined;
+  for (const [i, decision] of decisions.entries()) {
+    if (!decision.kept) {
+      const quality = decision.reasons.some((r) => QUALITY_REASONS.includes(r));
+      let next = i + 1;
+      while (next < decisions.length && !decisions[next]!.kept) next++;
+      const before = previous === undefined ? travel[i]! : travel[previous]!;
+      const after = next < decisions.length ? travel[next]! : travel[i]!;
+      if (quality || after - before > step) {
+        decision.kept = true;
+        restored.push(i);
+      }
+    }
+    if (decision.kept) previous = i;
+  }
+  return restored;
+}
+
+/**
+ * For a photo set, what each drop costs in coverage: the dHash distance between the kept photos
+ * either side of it, which become neighbours (-1 at either end of the set): a large figure says
+ * the drop leaves a jump between views.
+ */
+export function coverageCost(decisions: readonly Decision[], hashes: readonly string[]): number[] {
+  return decisions.map((decision, i) => {
+    if (decision.kept) return 0;
+    let before = i - 1;
+    while (before >= 0 && !decisions[before]!.kept) before--;
+    let after = i + 1;
+    while (after < decisions.length && !decisions[after]!.kept) after++;
+    if (before < 0 || after >= decisions.length) return -1;
+    return hammingDistance(hashes[before]!, hashes[after]!);
+  });
+}

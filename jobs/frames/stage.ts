@@ -1,7 +1,12 @@
 /**
- * frames: the request's input → upright, size-capped JPEG frames. A video yields `target_frames`
- * frames, each the sharpest of its time window; an image set yields all its photos.
+ * frames: the request's input → upright, size-capped JPEG frames. A video yields frames chosen
+ * along the camera's travel (windows.ts): about `target_frames`, more when the motion needs them
+ * to keep consecutive frames overlapping, each the sharpest of its step; every decoded frame's
+ * scores go to `video_frames.json` so later stages can fetch nearby frames. An image set yields
+ * all its photos. A clip that cannot reconstruct (too short, static, dark, featureless) is
+ * refused here, before any later stage spends time on it.
  */
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JSONSchemaType } from 'ajv';
 import sharp from 'sharp';
@@ -14,11 +19,18 @@ import { defineStage, type StageContext } from '../runtime/stage.js';
 import type { Storage } from '../runtime/storage.js';
 import { extractZipImages } from './image-set.js';
 import { probeVideo, type VideoInfo } from './probe.js';
+import { clipProblem, type ClipRules } from './check.js';
+import { VIDEO_FRAMES_FILE, type VideoFrames } from './table.js';
 import { extractFrames, ffmpegVersion, scoreFrames } from './video.js';
-import { sharpestPerWindow } from './windows.js';
+import { chooseFrames } from './windows.js';
 
-export interface FramesParams {
+export interface FramesParams extends ClipRules {
+  /** Frames wanted from a video; more when its travel needs them to keep overlap (max_step). */
   target_frames: number;
+  /** The most view change between consecutive chosen frames, in frame widths (motion.ts's estimate). */
+  max_step: number;
+  /** The ceiling: a clip whose travel needs more frames than this is refused, not thinned. */
+  max_frames: number;
   max_long_side: number;
   min_frames: number;
   max_duration_s: number;
@@ -30,6 +42,12 @@ const paramsSchema: JSONSchemaType<FramesParams> = {
   type: 'object',
   properties: {
     target_frames: { type: 'integer', minimum: 2, maximum: 2000, default: 150 },
+    max_step: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.2 },
+    max_frames: { type: 'integer', minimum: 2, maximum: 5000, default: 600 },
+    min_duration_s: { type: 'number', minimum: 0, default: 2 },
+    min_travel: { type: 'number', minimum: 0, default: 0.5 },
+    max_dark_share: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
+    min_detail: { type: 'number', minimum: 0, default: 4 },
     max_long_side: { type: 'integer', minimum: 64, maximum: 8192, default: 1600 },
     min_frames: { type: 'integer', minimum: 2, maximum: 2000, default: 10 },
     max_duration_s: { type: 'number', exclusiveMinimum: 0, default: 900 },
@@ -47,12 +65,28 @@ export interface FrameRecord {
   /** Only for frames of a video. */
   time_s?: number;
   sharpness?: number;
+  /** Video frames only: why this frame (see windows.ts). */
+  brightness?: number;
+  /** The camera's travel since the clip's first frame, frame widths. */
+  travel?: number;
+  /** Estimated view change since the previous chosen frame, frame widths. */
+  step?: number;
+  /** 1 - step, floored at 0: the share of the view estimated to be shared with the previous frame. */
+  overlap_previous?: number;
+  /** How many frames of its step it was the sharpest of. */
+  candidates?: number;
   width: number;
   height: number;
 }
 
 export interface VideoMetrics extends VideoInfo {
   frames_decoded: number;
+  /** The camera's estimated travel over the whole clip, frame widths. */
+  travel: number;
+  /** The step the choice used: target_frames' spacing, or max_step where the travel needs more frames. */
+  step: number;
+  /** What set the count: `target` (target_frames), `overlap` (max_step needed more), or `all` (a short clip). */
+  limited_by: 'target' | 'overlap' | 'all';
 }
 
 export interface FramesMetrics {
@@ -71,7 +105,18 @@ const metricsSchema: JSONSchemaType<FramesMetrics> = {
     video: {
       type: 'object',
       nullable: true,
-      required: ['duration_s', 'fps', 'width', 'height', 'rotation', 'codec', 'frames_decoded'],
+      required: [
+        'duration_s',
+        'fps',
+        'width',
+        'height',
+        'rotation',
+        'codec',
+        'frames_decoded',
+        'travel',
+        'step',
+        'limited_by',
+      ],
       properties: {
         duration_s: { type: 'number' },
         fps: { type: 'number' },
@@ -80,6 +125,9 @@ const metricsSchema: JSONSchemaType<FramesMetrics> = {
         rotation: { type: 'integer', enum: [0, 90, 180, 270] },
         codec: { type: 'string' },
         frames_decoded: { type: 'integer' },
+        travel: { type: 'number' },
+        step: { type: 'number' },
+        limited_by: { type: 'string', enum: ['target', 'overlap', 'all'] },
       },
       additionalProperties: false,
     },
@@ -92,6 +140,11 @@ const metricsSchema: JSONSchemaType<FramesMetrics> = {
           source: { type: 'string' },
           time_s: { type: 'number', nullable: true },
           sharpness: { type: 'number', nullable: true },
+          brightness: { type: 'number', nullable: true },
+          travel: { type: 'number', nullable: true },
+          step: { type: 'number', nullable: true },
+          overlap_previous: { type: 'number', nullable: true },
+          candidates: { type: 'integer', nullable: true },
           width: { type: 'integer' },
           height: { type: 'integer' },
         },
@@ -103,6 +156,8 @@ const metricsSchema: JSONSchemaType<FramesMetrics> = {
   required: ['source', 'count', 'frames'],
   additionalProperties: false,
 };
+
+const round = (v: number, digits = 4) => Number(v.toFixed(digits));
 
 /** The long side frames are scored at: enough detail to rank sharpness, cheap to decode. */
 const SCORING_LONG_SIDE = 480;
@@ -149,27 +204,75 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
       `the video is too short: ${scored.length} frames decoded, at least ${params.min_frames} needed`,
     );
   }
-  const chosen = sharpestPerWindow(scored, params.target_frames);
+  const problem = clipProblem(scored, params);
+  if (problem) throw new InputRefused(problem);
+  const all = scored.length <= params.target_frames;
+  const { step, choices } = all
+    ? {
+        step: 0,
+        choices: scored.map((frame, i) => ({
+          frame,
+          candidates: 1,
+          step: frame.travel - (scored[i - 1]?.travel ?? frame.travel),
+        })),
+      }
+    : chooseFrames(scored, { target: params.target_frames, maxStep: params.max_step });
+  if (choices.length > params.max_frames) {
+    throw new InputRefused(
+      `the camera travels so far (about ${round(scored.at(-1)!.travel, 1)} frame widths) that keeping consecutive frames overlapping needs ${choices.length} frames, more than max_frames ${params.max_frames}: film a shorter clip or move more slowly, or raise max_frames`,
+    );
+  }
   const size = await ctx.timed('extract', () =>
     extractFrames(
       path,
       info,
-      chosen.map((f) => f.index),
+      choices.map((c) => c.frame.index),
       {
         longSide: params.max_long_side,
         destination: (i) => join(ctx.outDir, frameName(i)),
-        onWritten: (n) => ctx.progress(0.6 + (0.35 * n) / chosen.length, 'writing frames'),
+        onWritten: (n) => ctx.progress(0.6 + (0.35 * n) / choices.length, 'writing frames'),
       },
     ),
   );
-  const frames = chosen.map((frame, i) => ({
+  const frames = choices.map(({ frame, candidates, step }, i): FrameRecord => ({
     file: frameName(i),
     source: String(frame.index),
     time_s: frame.time_s,
-    sharpness: frame.sharpness,
+    sharpness: round(frame.sharpness, 2),
+    brightness: round(frame.brightness, 2),
+    travel: round(frame.travel),
+    step: round(step),
+    overlap_previous: round(Math.max(0, 1 - step)),
+    candidates,
     ...size,
   }));
-  return { source: 'video', count: frames.length, video: { ...info, frames_decoded: scored.length }, frames };
+  const table: VideoFrames = {
+    long_side: params.max_long_side,
+    index: scored.map((f) => f.index),
+    time_s: scored.map((f) => round(f.time_s)),
+    sharpness: scored.map((f) => round(f.sharpness, 2)),
+    brightness: scored.map((f) => round(f.brightness, 2)),
+    travel: scored.map((f) => round(f.travel)),
+  };
+  await writeFile(join(ctx.outDir, VIDEO_FRAMES_FILE), JSON.stringify(table));
+  const limitedBy = all
+    ? 'all'
+    : choices.length > params.target_frames && step === params.max_step
+      ? 'overlap'
+      : 'target';
+  ctx.log.info('frames chosen', { decoded: scored.length, chosen: frames.length, step, limited_by: limitedBy });
+  return {
+    source: 'video',
+    count: frames.length,
+    video: {
+      ...info,
+      frames_decoded: scored.length,
+      travel: round(scored.at(-1)?.travel ?? 0),
+      step: round(step),
+      limited_by: limitedBy,
+    },
+    frames,
+  };
 }
 
 async function fromImages(ctx: StageContext<FramesParams>, kind: 'zip' | 'folder'): Promise<FramesMetrics> {

@@ -6,9 +6,11 @@
  * expression parser beyond ~100 frames.)
  */
 import sharp from 'sharp';
+import { exposure } from '../image/scores.js';
 import { laplacianVariance } from '../image/sharpness.js';
 import { exec } from '../runtime/exec.js';
 import { displaySize, type VideoInfo } from './probe.js';
+import { MotionTracker, thumbnail } from './motion.js';
 import type { ScoredFrame } from './windows.js';
 
 const SHOWINFO = /\bn:\s*(\d+)\s+pts:\s*-?\d+\s+pts_time:\s*(-?[\d.]+)/;
@@ -68,6 +70,10 @@ async function decodeRaw(
   );
 }
 
+/**
+ * Scores every frame: sharpness and exposure on the small greyscale decode, and how far the view has
+ * travelled since the first frame, from a thumbnail of it (motion.ts).
+ */
 export async function scoreFrames(
   path: string,
   info: VideoInfo,
@@ -75,14 +81,19 @@ export async function scoreFrames(
 ): Promise<ScoredFrame[]> {
   const size = scaledSize(info, options.longSide);
   const times: number[] = [];
-  const scores: number[] = [];
+  const scores: Omit<ScoredFrame, 'index' | 'time_s'>[] = [];
+  const tracker = new MotionTracker();
   await decodeRaw(
     path,
     size,
     'gray',
     ['showinfo'],
     (_, frame) => {
-      scores.push(laplacianVariance({ data: frame, ...size }));
+      const grey = { data: frame, ...size };
+      const { brightness, shadows } = exposure(grey);
+      const thumb = thumbnail(grey);
+      const travel = tracker.push(thumb);
+      scores.push({ sharpness: laplacianVariance(grey), brightness, shadows, contrast: thumb.full.contrast, travel });
       options.onFrame?.(scores.length);
     },
     (line) => {
@@ -90,7 +101,7 @@ export async function scoreFrames(
       if (match) times[Number(match[1])] = Number(match[2]);
     },
   );
-  return scores.map((sharpness, index) => ({ index, time_s: times[index] ?? index / info.fps, sharpness }));
+  return scores.map((score, index) => ({ index, time_s: times[index] ?? index / info.fps, ...score }));
 }
 
 /**
@@ -115,7 +126,10 @@ export async function extractFrames(
       sharp(copy, { raw: { ...size, channels: 3 } })
         .jpeg({ quality: 95 })
         .toFile(options.destination(i))
-        .then(() => options.onWritten?.(++written)),
+        .then(() => {
+          written++; // not inside the optional call below, which skips its arguments without a callback
+          options.onWritten?.(written);
+        }),
     );
   });
   await Promise.all(writes);

@@ -1,6 +1,6 @@
 /** Pure decisions of the sfm stage: how to match, which mapper, which camera layout, and the quality gate. */
 import type { SparseModel } from './colmap-model.js';
-import type { SfmMetrics, SfmParams } from './schema.js';
+import type { LadderRung, SfmMetrics, SfmParams } from './schema.js';
 
 export interface MatchPlan {
   matcher: 'sequential' | 'exhaustive';
@@ -26,6 +26,60 @@ export function planMatching(params: SfmParams, imageCount: number, imageTree?: 
         : 'sequential';
   const tree = params.vocab_tree_path || imageTree || null;
   return { matcher, vocabTree: matcher === 'sequential' ? tree : null };
+}
+
+/**
+ * The denser rung's matching: exhaustive up to twice the planned limit (a rescue may cost more
+ * than a plan), else sequential with loop detection where a tree is known. A matcher the request
+ * fixed stays fixed.
+ */
+export function rescueMatching(
+  params: SfmParams,
+  planned: MatchPlan,
+  imageCount: number,
+  imageTree?: string,
+): MatchPlan {
+  if (params.matcher !== 'auto') return planned;
+  if (imageCount <= 2 * params.exhaustive_max_images) return { matcher: 'exhaustive', vocabTree: null };
+  return { matcher: 'sequential', vocabTree: params.vocab_tree_path || imageTree || null };
+}
+
+/** The mapper the last rung tries: the other one, where both exist and the request allowed either. */
+export function otherMapper(
+  used: 'glomap' | 'colmap',
+  glomapAvailable: boolean,
+  requested: SfmParams['mapper'] = 'auto',
+): 'glomap' | 'colmap' | undefined {
+  if (requested !== 'auto' || !glomapAvailable) return undefined;
+  return used === 'glomap' ? 'colmap' : 'glomap';
+}
+
+/** A model below the share gate that is still worth training on (the partial_min_share policy). */
+export function usablePartial(
+  metrics: Pick<SfmMetrics, 'registered_share' | 'points'>,
+  params: Pick<SfmParams, 'partial_min_share' | 'min_points' | 'min_registered_share'>,
+): boolean {
+  return (
+    params.partial_min_share < params.min_registered_share &&
+    metrics.registered_share >= params.partial_min_share &&
+    metrics.points >= params.min_points
+  );
+}
+
+/** What the refusal adds: the rungs tried, and what the user can change. */
+export function ladderAdvice(ladder: readonly LadderRung[], params: Pick<SfmParams, 'input_kind'>): string {
+  const tried = ladder
+    .map((r) =>
+      r.outcome === 'skipped'
+        ? `${r.rung}: skipped (${r.note})`
+        : `${r.rung}: ${r.note}, ${r.registered} of ${r.images} registered`,
+    )
+    .join('; ');
+  const change =
+    params.input_kind === 'video'
+      ? 'film again more slowly, with more light and a textured subject always in view, or send more frames (a higher target_frames or a smaller max_step)'
+      : 'add photos between the views that did not register';
+  return `Tried: ${tried}. To change: ${change}`;
 }
 
 export function planMapper(params: SfmParams, glomapAvailable: boolean): 'glomap' | 'colmap' {

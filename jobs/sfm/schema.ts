@@ -29,6 +29,14 @@ export interface SfmParams {
    */
   abs_pose_min_num_inliers: number;
   abs_pose_min_inlier_ratio: number;
+  /**
+   * COLMAP's incremental mapper: the least triangulation angle (degrees) for a point to be made
+   * and kept. COLMAP's 1.5 left a handheld clip's fast turns without points, so their frames could
+   * not register (room.mp4: 86 of 104); 0.5 registered 104 of 104 at 0.64 px reprojection error.
+   */
+  tri_min_angle: number;
+  /** Global bundle adjustment iterations (COLMAP's default 50); 20 cut mapping time by a third to half on room.mp4. */
+  ba_global_max_num_iterations: number;
   /** Longest side, in pixels, that SIFT sees; larger finds more features and costs more time. */
   max_image_size: number;
   /** Longest side of the undistorted training images. */
@@ -37,6 +45,13 @@ export interface SfmParams {
   min_registered_share: number;
   /** Quality gate: the least number of triangulated points. */
   min_points: number;
+  /**
+   * The policy for a model below the share gate once the ladder is spent: the largest model is
+   * still trained on (and the report says `partial`) when it holds at least this share of the
+   * frames; a splat of most of a room beats nothing. Set it to `min_registered_share` or above
+   * to refuse anything below the gate.
+   */
+  partial_min_share: number;
   /** -1: all cores. */
   num_threads: number;
 }
@@ -54,15 +69,34 @@ export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
     mapper: { type: 'string', enum: ['auto', 'glomap', 'colmap'], default: 'auto' },
     abs_pose_min_num_inliers: { type: 'integer', minimum: 6, maximum: 1000, default: 15 },
     abs_pose_min_inlier_ratio: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.15 },
+    tri_min_angle: { type: 'number', exclusiveMinimum: 0, maximum: 30, default: 0.5 },
+    ba_global_max_num_iterations: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
     max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
     undistort_max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
     min_registered_share: { type: 'number', minimum: 0, maximum: 1, default: 0.6 },
     min_points: { type: 'integer', minimum: 0, default: 100 },
+    partial_min_share: { type: 'number', minimum: 0, maximum: 1, default: 0.4 },
     num_threads: { type: 'integer', minimum: -1, maximum: 256, default: -1 },
   },
   required: [],
   additionalProperties: false,
 };
+
+/** One rung of the ladder the stage climbed (run-sfm.ts). */
+export interface LadderRung {
+  rung: 'planned' | 'denser' | 'other_mapper';
+  /** null for a skipped rung. */
+  matcher: 'sequential' | 'exhaustive' | null;
+  loop_detection: boolean;
+  mapper: 'glomap' | 'colmap' | null;
+  images: number;
+  registered: number;
+  points: number;
+  seconds: number;
+  outcome: 'passed' | 'below_gate' | 'skipped';
+  /** What the rung did, or why it was skipped. */
+  note: string;
+}
 
 export interface SfmMetrics {
   images_input: number;
@@ -81,6 +115,11 @@ export interface SfmMetrics {
   /** The vocabulary tree loop detection used; null without loop detection. */
   vocab_tree: string | null;
   mapper: 'glomap' | 'colmap';
+  /** Frames the denser rung added from the video (counted in images_input). */
+  images_added: number;
+  /** Below the share gate, continued with the largest model (partial_min_share). */
+  partial: boolean;
+  ladder: LadderRung[];
 }
 
 export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
@@ -100,6 +139,39 @@ export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
     // ajv's types cannot say "required, but may be null"; the schema itself is plain JSON Schema.
     vocab_tree: { type: ['string', 'null'] } as never,
     mapper: { type: 'string', enum: ['glomap', 'colmap'] },
+    images_added: { type: 'integer', minimum: 0 },
+    partial: { type: 'boolean' },
+    ladder: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          rung: { type: 'string', enum: ['planned', 'denser', 'other_mapper'] },
+          matcher: { type: ['string', 'null'], enum: ['sequential', 'exhaustive', null] } as never,
+          loop_detection: { type: 'boolean' },
+          mapper: { type: ['string', 'null'], enum: ['glomap', 'colmap', null] } as never,
+          images: { type: 'integer', minimum: 0 },
+          registered: { type: 'integer', minimum: 0 },
+          points: { type: 'integer', minimum: 0 },
+          seconds: { type: 'number', minimum: 0 },
+          outcome: { type: 'string', enum: ['passed', 'below_gate', 'skipped'] },
+          note: { type: 'string' },
+        },
+        required: [
+          'rung',
+          'matcher',
+          'loop_detection',
+          'mapper',
+          'images',
+          'registered',
+          'points',
+          'seconds',
+          'outcome',
+          'note',
+        ],
+        additionalProperties: false,
+      },
+    },
   },
   required: [
     'images_input',
@@ -115,6 +187,9 @@ export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
     'loop_detection',
     'vocab_tree',
     'mapper',
+    'images_added',
+    'partial',
+    'ladder',
   ],
   additionalProperties: false,
 };

@@ -3,6 +3,7 @@
  * and the figures of its report.json a user looks for first.
  */
 import { resultFiles } from '../../lib/results.js';
+import type { SfmMetrics } from '../../jobs/sfm/schema.js';
 
 /** The user-facing files under a request's folder, by the stage contract's names. */
 export const outputPaths = (requestFolder: string) => resultFiles(requestFolder);
@@ -16,8 +17,11 @@ function numberAt(manifest: unknown, path: string): number | undefined {
 
 /** Where each stage's manifest keeps the figures a user looks for first. */
 const FIGURES: Array<[label: string, stage: string, path: string]> = [
+  ['frames in the video', 'frames', 'metrics.video.frames_decoded'],
   ['frames extracted', 'frames', 'metrics.count'],
   ['frames kept by the filter', 'filter', 'metrics.count_kept'],
+  ['frames replaced by a sharper one nearby', 'filter', 'metrics.count_replaced'],
+  ['frames added by sfm around unregistered ones', 'sfm', 'metrics.images_added'],
   ['frames registered by sfm', 'sfm', 'metrics.images_registered'],
   ['sparse points', 'sfm', 'metrics.points'],
   ['Gaussians', 'train', 'metrics.gaussians'],
@@ -39,6 +43,19 @@ export function runSummary(
   for (const [label, stage, path] of FIGURES) {
     const value = numberAt(manifests[stage], path);
     if (value !== undefined) lines.push(`  ${label}: ${+value.toFixed(2)}`);
+  }
+  // The sfm ladder, when it did more than its planned pass; and a partial model, said plainly.
+  const sfm = (manifests['sfm'] as { metrics?: Partial<SfmMetrics> } | undefined)?.metrics;
+  const ladder = sfm?.ladder ?? [];
+  if (ladder.length > 1) {
+    lines.push(
+      `  sfm ladder: ${ladder.map((r) => `${r.rung} ${r.outcome.replace('_', ' ')} (${r.note})`).join(' → ')}`,
+    );
+  }
+  if (sfm?.partial) {
+    lines.push(
+      `  warning: only ${sfm.images_registered} of ${sfm.images_input} frames registered; the scene is the largest connected part`,
+    );
   }
   return lines;
 }

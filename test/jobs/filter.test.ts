@@ -13,7 +13,8 @@ import { decide, type FilterRules } from '../../jobs/filter/decide.js';
 import type { FilterMetrics } from '../../jobs/filter/stage.js';
 import { dHash, hammingDistance, type ImageScores } from '../../jobs/image/scores.js';
 import { laplacianVariance } from '../../jobs/image/sharpness.js';
-import { WATCH_PHOTO } from '../support/media.js';
+import type { FramesMetrics } from '../../jobs/frames/stage.js';
+import { ffmpeg, panClip, SCEAUX_PHOTOS, WATCH_PHOTO } from '../support/media.js';
 import { readManifest, runStageProcess } from '../support/stage-process.js';
 
 let work: string;
@@ -72,6 +73,39 @@ describe('filter on real photos with planted bad frames', () => {
     );
     assert.equal(manifest.inputs.length, plan.length);
     assert.ok(existsSync(join(prefix, 'filter', metrics.frames[0]?.file ?? '')));
+  });
+
+  it('a video with a planted span of blur: no frame is dropped and no gap opens wider than the selection made', async () => {
+    const sharpClip = join(work, 'pan.mp4');
+    await panClip(sharpClip, join(SCEAUX_PHOTOS, '100_7105.JPG'), {
+      width: 240,
+      height: 180,
+      seconds: 8,
+      fps: 10,
+      speed: 0.25,
+    });
+    // 2.5 s to 4.5 s heavily blurred (a fifth of the clip), as a shaky hand gives.
+    const clip = join(work, 'pan-blur.mp4');
+    await ffmpeg('-i', sharpClip, '-vf', "boxblur=6:enable='between(t,2.5,4.5)'", '-pix_fmt', 'yuv420p', clip);
+    const prefix = join(work, 'blur-video') + '/';
+    const frames = await runStageProcess('frames', {
+      input: clip,
+      prefix,
+      params: { target_frames: 16, min_frames: 5 },
+    });
+    assert.equal(frames.code, 0, frames.stderr);
+    const run = await runStageProcess('filter', { input: clip, prefix, params: { min_frames: 5 } });
+    assert.equal(run.code, 0, run.stderr);
+    const chosen = (await readManifest(join(prefix, 'frames', 'manifest.json'))).metrics as unknown as FramesMetrics;
+    const metrics = (await readManifest(join(prefix, 'filter', 'manifest.json'))).metrics as unknown as FilterMetrics;
+    assert.equal(metrics.source, 'video');
+    assert.equal(metrics.count_kept, metrics.count_in, 'nothing dropped from a video for blur');
+    const blurred = metrics.frames.filter((f) => f.reasons.includes('blurred') || f.replaced_sharpness !== undefined);
+    assert.ok(blurred.length > 0, 'the planted blur was seen');
+    assert.ok(blurred.every((f) => f.kept && (f.kept_for_coverage || f.replaced_sharpness !== undefined)));
+    // The widest gap left is no wider than the widest step the selection itself made.
+    const widest = Math.max(...chosen.frames.map((f) => f.step ?? 0));
+    assert.ok((metrics.max_gap ?? Infinity) <= widest + 1e-9, `gap ${metrics.max_gap}, widest step ${widest}`);
   });
 
   it('refuses to run before the frames stage has finished', async () => {

@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { FramesMetrics } from '../../jobs/frames/stage.js';
-import { ffmpeg, SCEAUX_PHOTOS, testClip, WATCH_PHOTO, WATCH_VIDEO } from '../support/media.js';
+import { ffmpeg, panClip, SCEAUX_PHOTOS, testClip, WATCH_PHOTO, WATCH_VIDEO } from '../support/media.js';
 import { progressOf, readManifest, runStageProcess } from '../support/stage-process.js';
 
 let work: string;
@@ -27,24 +27,35 @@ async function framesOf(prefix: string) {
 }
 
 describe('frames from a video', () => {
-  it('takes target_frames frames from the watch video, one per equal time window, upright and uncropped', async () => {
+  it('takes every frame of the watch orbit, whose 4 fps photos lie further apart than max_step, upright and uncropped', async () => {
     const prefix = join(work, 'watch') + '/';
     const run = await runStageProcess('frames', { input: WATCH_VIDEO, prefix, params: { target_frames: 11 } });
     assert.equal(run.code, 0, run.stderr);
     const { manifest, metrics } = await framesOf(prefix);
     assert.equal(metrics.source, 'video');
-    assert.equal(metrics.count, 11);
     assert.equal(metrics.video?.frames_decoded, 44);
     assert.equal(metrics.video?.rotation, 0);
-    // 44 frames at 4 fps over 11 s in 11 windows: exactly one chosen frame per second.
-    const seconds = metrics.frames.map((f) => Math.floor((f.time_s ?? NaN) / (10.75 / 11)));
-    assert.deepEqual(seconds, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // Thinning to the 11 asked for would leave half a view or more between frames: overlap wins.
+    assert.ok(metrics.count > 30, `${metrics.count} frames`);
+    assert.equal(metrics.video?.limited_by, 'overlap');
+    // Why each frame: its time, sharpness and estimated overlap with the one before.
     for (const frame of metrics.frames) {
+      assert.equal(typeof frame.time_s, 'number');
+      assert.ok((frame.sharpness ?? 0) > 0);
+      assert.ok((frame.overlap_previous ?? -1) >= 0 && (frame.overlap_previous ?? 2) <= 1);
+    }
+    for (const frame of metrics.frames.slice(0, 3)) {
       const meta = await sharp(join(prefix, 'frames', frame.file)).metadata();
       assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', 720, 960]);
     }
-    // Outputs are recorded with checksums, the input with its sha256, and the manifest is last.
-    assert.equal(manifest.outputs.length, 11);
+    // Outputs are recorded with checksums (the frames and the per-frame table), the input with its sha256.
+    assert.equal(manifest.outputs.length, metrics.count + 1);
+    const table = JSON.parse(await readFile(join(prefix, 'frames', 'video_frames.json'), 'utf8')) as {
+      index: number[];
+      travel: number[];
+    };
+    assert.equal(table.index.length, 44);
+    assert.ok(table.travel.every((t, i) => i === 0 || t >= table.travel[i - 1]!));
     assert.match(manifest.inputs[0]?.sha256 ?? '', /^[0-9a-f]{64}$/);
     assert.ok(manifest.tools.ffmpeg);
     const progress = progressOf(run.stdout);
@@ -54,6 +65,38 @@ describe('frames from a video', () => {
       [...progress].sort((a, b) => a - b),
       'progress never goes back',
     );
+  });
+
+  it('spreads frames along the camera travel: a pan that speeds up gets more frames where it is fast', async () => {
+    // 6 s at 10 fps: the window moves a tenth of a view per second, then (from 3 s) seven tenths.
+    const slow = join(work, 'pan-slow.mp4');
+    const fast = join(work, 'pan-fast.mp4');
+    const photo = join(SCEAUX_PHOTOS, '100_7100.JPG');
+    await panClip(slow, photo, { width: 160, height: 120, seconds: 3, fps: 10, speed: 0.1 });
+    await panClip(fast, photo, { width: 160, height: 120, seconds: 6, fps: 10, speed: 0.4 });
+    // The fast clip's second half continues from where 1.2 views of travel took it.
+    const clip = join(work, 'pan-mixed.mp4');
+    await ffmpeg(
+      '-i',
+      slow,
+      '-ss',
+      '1.5',
+      '-i',
+      fast,
+      '-filter_complex',
+      '[0:v][1:v]concat=n=2:v=1',
+      '-c:v',
+      'libx264',
+      clip,
+    );
+    const prefix = join(work, 'pan') + '/';
+    const run = await runStageProcess('frames', { input: clip, prefix, params: { target_frames: 12, max_step: 0.25 } });
+    assert.equal(run.code, 0, run.stderr);
+    const { metrics } = await framesOf(prefix);
+    const times = metrics.frames.map((f) => f.time_s ?? NaN);
+    const early = times.filter((t) => t < 3).length;
+    const late = times.filter((t) => t >= 3).length;
+    assert.ok(late >= 2 * early, `${early} frames in the slow half, ${late} in the fast half`);
   });
 
   it('picks the sharpest frame of each window, not every k-th frame', async () => {
@@ -114,7 +157,12 @@ describe('frames from a video', () => {
     );
     await ffmpeg('-i', flat, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', turned);
     const prefix = join(work, 'turned') + '/';
-    const run = await runStageProcess('frames', { input: turned, prefix, params: { target_frames: 4 } });
+    // A flat, static picture: the static-shot and detail checks are beside the point here.
+    const run = await runStageProcess('frames', {
+      input: turned,
+      prefix,
+      params: { target_frames: 4, min_travel: 0, min_detail: 0 },
+    });
     assert.equal(run.code, 0, run.stderr);
     const { metrics } = await framesOf(prefix);
     assert.equal(metrics.video?.rotation, 270);
@@ -127,15 +175,21 @@ describe('frames from a video', () => {
     assert.ok((data[(info.height - 10) * info.width + 120] ?? 0) > 225, 'bottom is the white half');
   });
 
-  it('extracts the default 150 frames from a 200-frame clip', async () => {
+  it('extracts at least the default 150 frames from a 20 s pan', async () => {
     const clip = join(work, 'many.mp4');
-    await testClip(clip, { width: 160, height: 120, seconds: 20, fps: 10 });
+    await panClip(clip, join(SCEAUX_PHOTOS, '100_7101.JPG'), {
+      width: 160,
+      height: 120,
+      seconds: 20,
+      fps: 10,
+      speed: 0.15,
+    });
     const prefix = join(work, 'many') + '/';
     const run = await runStageProcess('frames', { input: clip, prefix });
     assert.equal(run.code, 0, run.stderr);
     const { manifest, metrics } = await framesOf(prefix);
-    assert.equal(metrics.count, 150);
-    assert.equal(manifest.outputs.length, 150);
+    assert.ok(metrics.count >= 150, `${metrics.count} frames`);
+    assert.equal(manifest.outputs.length, metrics.count + 1);
   });
 
   it('caps the long side and keeps the aspect ratio', async () => {
@@ -145,7 +199,7 @@ describe('frames from a video', () => {
     const run = await runStageProcess('frames', {
       input: clip,
       prefix,
-      params: { target_frames: 3, max_long_side: 640 },
+      params: { target_frames: 3, max_long_side: 640, min_travel: 0 },
     });
     assert.equal(run.code, 0, run.stderr);
     const { metrics } = await framesOf(prefix);
@@ -207,6 +261,100 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
       /the video is \d+ bytes; at most 100000 are accepted/,
     ],
     ['a missing input', () => Promise.resolve(join(work, 'absent.mp4')), {}, /input not found/],
+    [
+      'a static shot (a still photo for 4 s)',
+      async () => {
+        const path = join(work, 'still.mp4');
+        await ffmpeg(
+          '-loop',
+          '1',
+          '-framerate',
+          '10',
+          '-i',
+          WATCH_PHOTO(5),
+          '-vf',
+          'scale=240:320',
+          '-t',
+          '4',
+          '-pix_fmt',
+          'yuv420p',
+          path,
+        );
+        return path;
+      },
+      {},
+      /the camera barely moves .*walk slowly around the subject/,
+    ],
+    [
+      'a blank wall (flat colour with sensor noise, 4 s)',
+      async () => {
+        const path = join(work, 'wall.mp4');
+        await ffmpeg(
+          '-f',
+          'lavfi',
+          '-i',
+          'color=c=0xc8c0b0:size=320x240:rate=10,noise=alls=6:allf=t',
+          '-t',
+          '4',
+          '-pix_fmt',
+          'yuv420p',
+          path,
+        );
+        return path;
+      },
+      {},
+      /almost no detail .*film a subject with texture/,
+    ],
+    [
+      'a one-second clip',
+      async () => {
+        const path = join(work, 'second.mp4');
+        await panClip(path, join(SCEAUX_PHOTOS, '100_7102.JPG'), {
+          width: 160,
+          height: 120,
+          seconds: 1,
+          fps: 30,
+          speed: 0.5,
+        });
+        return path;
+      },
+      {},
+      /lasts 1\.0 s; at least 2 s are needed/,
+    ],
+    [
+      'a mostly black clip',
+      async () => {
+        const pan = join(work, 'bright-pan.mp4');
+        await panClip(pan, join(SCEAUX_PHOTOS, '100_7103.JPG'), {
+          width: 160,
+          height: 120,
+          seconds: 4,
+          fps: 10,
+          speed: 0.3,
+        });
+        const path = join(work, 'black.mp4');
+        await ffmpeg('-i', pan, '-vf', 'lutyuv=y=val*0.05', '-pix_fmt', 'yuv420p', path);
+        return path;
+      },
+      {},
+      /100% of the clip is too dark to see .*more light/,
+    ],
+    [
+      'a pan too fast for the frame ceiling',
+      async () => {
+        const path = join(work, 'whip.mp4');
+        await panClip(path, join(SCEAUX_PHOTOS, '100_7104.JPG'), {
+          width: 160,
+          height: 120,
+          seconds: 3,
+          fps: 10,
+          speed: 1,
+        });
+        return path;
+      },
+      { max_frames: 5, target_frames: 4 },
+      /needs \d+ frames, more than max_frames 5: film a shorter clip or move more slowly/,
+    ],
   ];
 
   async function write(name: string, data: string | Buffer): Promise<string> {

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { ModelFormatError, parseCamerasBin, readSparseModel, type SparseModel } from '../../jobs/sfm/colmap-model.js';
-import { planMapper, planMatching, qualityProblem } from '../../jobs/sfm/plan.js';
+import {
+  otherMapper,
+  planMapper,
+  planMatching,
+  qualityProblem,
+  rescueMatching,
+  usablePartial,
+} from '../../jobs/sfm/plan.js';
 import { runSfm, SfmQualityError, type SfmResult } from '../../jobs/sfm/run-sfm.js';
 import { sfmParamsSchema, type SfmMetrics, type SfmParams } from '../../jobs/sfm/schema.js';
 import { InputRefused } from '../../jobs/runtime/errors.js';
@@ -195,6 +202,10 @@ describe('sfm refuses input it cannot reconstruct, with a cause a user can act o
           error.message,
           /^only \d of 6 images registered \(at least 60% needed\): the photos may not overlap/,
         );
+        // The ladder was climbed before refusing, and the cause names every rung.
+        assert.match(error.message, /Tried: planned: the planned matcher and mapper, \d of 6 registered; /);
+        assert.match(error.message, /denser: skipped \(a photo set has no frames in between/);
+        assert.match(error.message, /other_mapper: skipped \(glomap is not installed\)\. To change: add photos/);
         return true;
       },
     );
@@ -250,6 +261,27 @@ describe('sfm decisions', () => {
     });
     // Exhaustive matching already sees every pair: no tree is used, so none is recorded.
     assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 50, '/image.bin'), exhaustive);
+  });
+
+  it('the ladder: rescue matching is exhaustive up to twice the limit, else sequential with any tree; the other mapper only where both exist', () => {
+    const planned = planMatching(params(), 80);
+    assert.deepEqual(rescueMatching(params(), planned, 100), { matcher: 'exhaustive', vocabTree: null });
+    assert.deepEqual(rescueMatching(params(), planned, 101, '/t.bin'), { matcher: 'sequential', vocabTree: '/t.bin' });
+    // A matcher the request fixed stays fixed.
+    const fixed = params({ matcher: 'sequential' });
+    assert.deepEqual(rescueMatching(fixed, planMatching(fixed, 20), 20), { matcher: 'sequential', vocabTree: null });
+    assert.equal(otherMapper('colmap', false), undefined);
+    assert.equal(otherMapper('colmap', true), 'glomap');
+    assert.equal(otherMapper('glomap', true), 'colmap');
+    assert.equal(otherMapper('glomap', true, 'glomap'), undefined);
+  });
+
+  it('a model below the gate is used only above partial_min_share and with enough points; the policy can refuse', () => {
+    const p = params();
+    assert.equal(usablePartial({ registered_share: 0.45, points: 500 }, p), true);
+    assert.equal(usablePartial({ registered_share: 0.35, points: 500 }, p), false);
+    assert.equal(usablePartial({ registered_share: 0.45, points: 50 }, p), false);
+    assert.equal(usablePartial({ registered_share: 0.59, points: 500 }, params({ partial_min_share: 0.6 })), false);
   });
 
   it('uses GLOMAP only where it is installed unless told otherwise', () => {

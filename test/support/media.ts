@@ -29,3 +29,33 @@ export async function testClip(path: string, options: { width: number; height: n
     path,
   );
 }
+
+/**
+ * A camera pan over a real photo: a `width`×`height` window sliding across it, left to right
+ * (x264), so the frames stage sees real texture and real motion. The photo is scaled to 4 window
+ * heights, so a 4:3 photo gives a pan of about 4 window widths; `speed`: window widths per second.
+ */
+export async function panClip(
+  path: string,
+  photo: string,
+  options: { width: number; height: number; seconds: number; fps: number; speed: number },
+) {
+  const { width, height, seconds, fps, speed } = options;
+  await ffmpeg(
+    '-loop',
+    '1',
+    '-framerate',
+    String(fps),
+    '-i',
+    photo,
+    '-vf',
+    `scale=-2:${height * 4},crop=${width}:${height}:'min(iw-${width},t*${speed * width})':${height * 1.5},format=yuv420p`,
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx264',
+    '-crf',
+    '18',
+    path,
+  );
+}
