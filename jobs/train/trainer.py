@@ -16,6 +16,7 @@ from .colmap import Model
 from .depth import DepthFrame, aligned_inverse_depth, decode
 from .gaussians import Densifier, Params, init_params, make_optimizers, means_lr, reset_opacities
 from .metrics import psnr, ssim
+from .phases import PHASES
 from .presets import Settings
 
 
@@ -136,6 +137,7 @@ def train(
     order: list[int] = []
     started, steps_done = time.time(), 0
     chunk = max(1, settings.iterations // 10)
+    PHASES.lap("setup")
     while step < settings.iterations:
         if not order:
             order = list(rng.permutation(len(train_views)))
@@ -146,6 +148,7 @@ def train(
         use_depth = settings.depth_weight > 0 and view.inv_depth is not None
         img, alpha, meta = render(backend, params, view, sh_degree, "RGB+ED" if use_depth else "RGB")
         meta["means2d"].retain_grad()
+        PHASES.lap("render")
         pred, gt = img[0][..., :3], view.image.to(dev)
         loss = (1 - settings.ssim_lambda) * (pred - gt).abs().mean() + settings.ssim_lambda * (1 - ssim(pred, gt))
         if use_depth:
@@ -155,14 +158,18 @@ def train(
                 # Inverse depth × scene scale: the same weight means the same thing whatever the model's units.
                 inv = 1.0 / img[0][..., 3].clamp_min(1e-6)
                 loss = loss + settings.depth_weight * scale * (inv - target)[mask].abs().mean()
+        PHASES.lap("loss")
         loss.backward()
+        PHASES.lap("backward")
         step += 1
         window.append(float(loss))
         if step < settings.densify_until:
             densifier.accumulate(meta)
+        PHASES.lap("densification")
         for opt in optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
+        PHASES.lap("optimizer")
         stats = {}
         with torch.no_grad():
             if settings.densify_from < step < settings.densify_until and step % settings.densify_every == 0:
@@ -170,6 +177,7 @@ def train(
                                          prune_large=step > settings.opacity_reset_every)  # fmt: skip
             if step < settings.densify_until and step % settings.opacity_reset_every == 0:
                 reset_opacities(params, optimizers)
+        PHASES.lap("densification")
         if step % chunk == 0 or step == settings.iterations:
             losses.append(round(float(np.mean(window)), 5))
             window = []
@@ -184,5 +192,6 @@ def train(
             stats["checkpoint"] = step
         on_progress(step, {"loss": round(float(loss), 5), "gaussians": len(params["means"]),
                            "steps_per_second": round(steps_done / (time.time() - started), 3), **stats})  # fmt: skip
+        PHASES.lap("other")
     elapsed = time.time() - started
     return Result(params, settings.sh_degree, round(steps_done / elapsed, 3) if steps_done else 0.0, resumed_from, losses)
