@@ -430,11 +430,13 @@ def _schedule(offsets, n_workers):
     return starts, tiles
 
 
-@njit(cache=True)
-def _sigma(means2d, conics, g, fx, fy):
-    dx = means2d[g, 0] - fx
-    dy = means2d[g, 1] - fy
-    return 0.5 * (conics[g, 0] * dx * dx + conics[g, 2] * dy * dy) + conics[g, 1] * dx * dy, dx, dy
+@njit(inline="always")
+def _pixel_centres(x0, x1, y0, y1, xs, ys):
+    """Pixel centres of a tile in the kernels' dtype (so float32 inputs are composited in float32 throughout)."""
+    for j in range(x1 - x0 + 1):
+        xs[j] = x0 + j + 0.5
+    for j in range(y1 - y0 + 1):
+        ys[j] = y0 + j + 0.5
 
 
 @njit(parallel=True, cache=True)
@@ -443,43 +445,57 @@ def _forward(
     out, out_t, out_last,
 ):  # fmt: skip
     D = colors.shape[1]
+    dt = colors.dtype
+    k_ = np.array([0.5, 1.0, ALPHA_MAX, ALPHA_MIN, T_MIN], dt)  # constants in the kernel's dtype
+    half, one, a_max, a_min, t_min = k_[0], k_[1], k_[2], k_[3], k_[4]
     for w in prange(len(starts) - 1):
-        T = np.empty(ts * ts, colors.dtype)
+        T = np.empty(ts * ts, dt)
         last = np.empty(ts * ts, np.int64)
         done = np.empty(ts * ts, np.bool_)
-        acc = np.empty((ts * ts, D), colors.dtype)
+        acc = np.empty((ts * ts, D), dt)
+        col = np.empty(D, dt)
+        xs, ys = np.empty(ts, dt), np.empty(ts, dt)
         for ti in range(starts[w], starts[w + 1]):
             t = tiles[ti]
             x0, y0 = (t % tiles_x) * ts, (t // tiles_x) * ts
             x1, y1 = min(x0 + ts, width) - 1, min(y0 + ts, height) - 1
+            _pixel_centres(x0, x1, y0, y1, xs, ys)
             start, end = offsets[t], offsets[t + 1]
-            T[:] = 1.0
+            T[:] = one
             last[:] = start
             done[:] = False
             acc[:] = 0.0
             n_pixels, n_done = (x1 - x0 + 1) * (y1 - y0 + 1), 0
             for k in range(start, end):
                 g = ids[k]
-                o = opacities[g]
+                # Loaded once per Gaussian: the compiler cannot hoist them past the stores below.
+                o, mx, my = opacities[g], means2d[g, 0], means2d[g, 1]
+                c0, c1, c2 = conics[g, 0], conics[g, 1], conics[g, 2]
+                for c in range(D):
+                    col[c] = colors[g, c]
+                bx0, bx1 = max(x0, boxes[g, 0]), min(x1, boxes[g, 1])
                 for py in range(max(y0, boxes[g, 2]), min(y1, boxes[g, 3]) + 1):
-                    for px in range(max(x0, boxes[g, 0]), min(x1, boxes[g, 1]) + 1):
-                        i = (py - y0) * ts + (px - x0)
+                    dy = my - ys[py - y0]
+                    row = (py - y0) * ts - x0
+                    for px in range(bx0, bx1 + 1):
+                        i = row + px
                         if done[i]:
                             continue
-                        sigma, _, _ = _sigma(means2d, conics, g, px + 0.5, py + 0.5)
+                        dx = mx - xs[px - x0]
+                        sigma = half * (c0 * dx * dx + c2 * dy * dy) + c1 * dx * dy
                         if sigma < 0.0:
                             continue
-                        alpha = min(ALPHA_MAX, o * math.exp(-sigma))
-                        if alpha < ALPHA_MIN:
+                        alpha = min(a_max, o * math.exp(-sigma))
+                        if alpha < a_min:
                             continue
-                        next_t = T[i] * (1.0 - alpha)
-                        if next_t <= T_MIN:
+                        next_t = T[i] * (one - alpha)
+                        if next_t <= t_min:
                             done[i] = True
                             n_done += 1
                             continue
                         wgt = alpha * T[i]
                         for c in range(D):
-                            acc[i, c] += wgt * colors[g, c]
+                            acc[i, c] += wgt * col[c]
                         T[i] = next_t
                         last[i] = k + 1
                 if n_done == n_pixels:
@@ -499,16 +515,23 @@ def _backward(
     out_t, out_last, v_out, v_alpha_out, e_mean, e_conic, e_color, e_opac,
 ):  # fmt: skip
     D = colors.shape[1]
+    dt = colors.dtype
+    k_ = np.array([0.5, 1.0, ALPHA_MAX, ALPHA_MIN], dt)
+    half, one, a_max, a_min = k_[0], k_[1], k_[2], k_[3]
     for w in prange(len(starts) - 1):
-        T = np.empty(ts * ts, colors.dtype)
+        T = np.empty(ts * ts, dt)
         last = np.empty(ts * ts, np.int64)
-        buf = np.empty((ts * ts, D), colors.dtype)
-        v_rest = np.empty(ts * ts, colors.dtype)  # what the final transmittance's gradient adds to every alpha
-        e_col = np.empty(D, colors.dtype)
+        buf = np.empty((ts * ts, D), dt)
+        v_px = np.empty((ts * ts, D), dt)  # the image gradient, copied per tile
+        v_rest = np.empty(ts * ts, dt)  # what the final transmittance's gradient adds to every alpha
+        e_col = np.empty(D, dt)
+        col = np.empty(D, dt)
+        xs, ys = np.empty(ts, dt), np.empty(ts, dt)
         for ti in range(starts[w], starts[w + 1]):
             t = tiles[ti]
             x0, y0 = (t % tiles_x) * ts, (t // tiles_x) * ts
             x1, y1 = min(x0 + ts, width) - 1, min(y0 + ts, height) - 1
+            _pixel_centres(x0, x1, y0, y1, xs, ys)
             start, k_end = offsets[t], offsets[t]
             for py in range(y0, y1 + 1):
                 for px in range(x0, x1 + 1):
@@ -519,44 +542,51 @@ def _backward(
                     buf[i, :] = 0.0
                     v_bg = 0.0
                     for c in range(D):
+                        v_px[i, c] = v_out[py, px, c]
                         v_bg += bg[c] * v_out[py, px, c]
                     v_rest[i] = (v_alpha_out[py, px] - v_bg) * out_t[py, px]
             for k in range(k_end - 1, start - 1, -1):
                 g = ids[k]
-                o = opacities[g]
-                e_m0 = e_m1 = e_c0 = e_c1 = e_c2 = e_o = 0.0
-                e_col[:] = 0.0
+                o, mx, my = opacities[g], means2d[g, 0], means2d[g, 1]
+                c0, c1, c2 = conics[g, 0], conics[g, 1], conics[g, 2]
+                for c in range(D):
+                    col[c] = colors[g, c]
+                    e_col[c] = 0.0
+                e_m0 = e_m1 = e_c0 = e_c1 = e_c2 = e_o = 0.0  # sums over pixels in float64
+                bx0, bx1 = max(x0, boxes[g, 0]), min(x1, boxes[g, 1])
                 for py in range(max(y0, boxes[g, 2]), min(y1, boxes[g, 3]) + 1):
-                    for px in range(max(x0, boxes[g, 0]), min(x1, boxes[g, 1]) + 1):
-                        i = (py - y0) * ts + (px - x0)
+                    dy = my - ys[py - y0]
+                    row = (py - y0) * ts - x0
+                    for px in range(bx0, bx1 + 1):
+                        i = row + px
                         if k >= last[i]:
                             continue
-                        sigma, dx, dy = _sigma(means2d, conics, g, px + 0.5, py + 0.5)
+                        dx = mx - xs[px - x0]
+                        sigma = half * (c0 * dx * dx + c2 * dy * dy) + c1 * dx * dy
                         if sigma < 0.0:
                             continue
                         vis = math.exp(-sigma)
-                        alpha = min(ALPHA_MAX, o * vis)
-                        if alpha < ALPHA_MIN:
+                        alpha = min(a_max, o * vis)
+                        if alpha < a_min:
                             continue
-                        ra = 1.0 / (1.0 - alpha)
+                        ra = one / (one - alpha)
                         T[i] *= ra
                         wgt = alpha * T[i]
-                        v_alpha = 0.0
+                        v_alpha = v_rest[i] * ra
                         for c in range(D):
-                            vo = v_out[py, px, c]
+                            vo = v_px[i, c]
                             e_col[c] += wgt * vo
-                            v_alpha += (colors[g, c] - buf[i, c]) * T[i] * vo
-                            buf[i, c] = alpha * colors[g, c] + (1.0 - alpha) * buf[i, c]
-                        v_alpha += v_rest[i] * ra
-                        if o * vis >= ALPHA_MAX:
+                            v_alpha += (col[c] - buf[i, c]) * T[i] * vo
+                            buf[i, c] = alpha * col[c] + (one - alpha) * buf[i, c]
+                        if o * vis >= a_max:
                             continue  # clamped: alpha does not depend on this Gaussian's parameters here
                         e_o += vis * v_alpha
                         v_sigma = -o * vis * v_alpha
-                        e_c0 += 0.5 * dx * dx * v_sigma
+                        e_c0 += half * dx * dx * v_sigma
                         e_c1 += dx * dy * v_sigma
-                        e_c2 += 0.5 * dy * dy * v_sigma
-                        e_m0 += v_sigma * (conics[g, 0] * dx + conics[g, 1] * dy)
-                        e_m1 += v_sigma * (conics[g, 1] * dx + conics[g, 2] * dy)
+                        e_c2 += half * dy * dy * v_sigma
+                        e_m0 += v_sigma * (c0 * dx + c1 * dy)
+                        e_m1 += v_sigma * (c1 * dx + c2 * dy)
                 e_mean[k, 0], e_mean[k, 1] = e_m0, e_m1
                 e_conic[k, 0], e_conic[k, 1], e_conic[k, 2] = e_c0, e_c1, e_c2
                 e_opac[k] = e_o
