@@ -19,8 +19,8 @@ export interface RunChoices {
 /**
  * Sized for a 2-core CPU (figures in the README): frames and COLMAP at 640 px keep sfm under a minute
  * for 48 frames matched exhaustively; fewer frames of a short orbit are too far apart to register (24
- * of the 44 watch-orbit frames gave no model at all). train runs its own `preview` preset (2000 steps
- * at 256 px, up to 30k Gaussians); a coarser mesh grid.
+ * of the 44 watch-orbit frames gave no model at all). train runs its own `preview` preset (1500 steps
+ * at 256 px, up to 15k Gaussians); a coarser mesh grid.
  */
 const PREVIEW = {
   frames: { target_frames: 48, max_long_side: 640 },
