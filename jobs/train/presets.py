@@ -41,10 +41,11 @@ _MCMC = {"strategy": "mcmc", "init_opacity": 0.5, "init_scale": 0.1, "opacity_re
 
 PRESETS = {
     # CPU, local runs: small images, few Gaussians, short schedule (see README for the measured time). On the
-    # watch orbit, 600 steps left 3k blurred blobs (held-out 23.4 dB); 2000 steps reach the 30k cap (26.4 dB) at
-    # ~4.3 steps/s on 2 cores.
+    # watch orbit, 600 steps left 3k blurred blobs (held-out 23.4 dB); with the numba rasterizer 2000 steps and a
+    # 30k cap gave 25.90 dB, and 1500 steps with a 15k cap 25.76 dB in less than half the time (main @ 928b7a6:
+    # 24.2–25.1 dB at 2000 steps and 30k).
     "preview": Settings(
-        iterations=2000, max_side=256, sh_degree=1, max_gaussians=30_000, densify_from=100, densify_until=1500,
+        iterations=1500, max_side=256, sh_degree=1, max_gaussians=15_000, densify_from=100, densify_until=1100,
         sh_every=200, checkpoint_every=250,
     ),
     # GPU (gsplat), sized to a 20-minute upload-to-splat on one L4 (docs/performance.md): gsplat-7k's step count

@@ -27,7 +27,8 @@ def rgb_to_sh(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def eval_sh(degree: int, coeffs: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-    """coeffs [N, K, 3] (K ≥ (degree+1)²), dirs [N, 3] (any length) → colour [N, 3] before the +0.5 offset."""
+    """coeffs [N, K, 3] (K ≥ (degree+1)²), dirs [N, 3] (any length) → colour [N, 3] before the +0.5 offset.
+    In torch: the definition the CPU rasterizer's SH kernel (raster_cpu.ShColors) is tested against."""
     d = dirs / dirs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     x, y, z = d[:, 0:1], d[:, 1:2], d[:, 2:3]
     out = C0 * coeffs[:, 0]

@@ -17,6 +17,7 @@ from .depth import DepthFrame, aligned_inverse_depth, decode
 from .gaussians import Densifier, Params, init_params, make_optimizers, means_lr, reset_opacities
 from .mcmc import make_mcmc, regularization
 from .metrics import psnr, ssim
+from .phases import PHASES
 from .presets import Settings
 
 
@@ -166,6 +167,7 @@ def train(
     resumed_from = step
     started, steps_done = time.time(), 0
     chunk = max(1, settings.iterations // 10)
+    PHASES.lap("setup")
     while step < settings.iterations:
         if not order:
             order = [int(i) for i in rng.permutation(len(train_views))]
@@ -176,6 +178,7 @@ def train(
         use_depth = settings.depth_weight > 0 and view.inv_depth is not None
         img, alpha, meta = render(backend, params, view, sh_degree, "RGB+ED" if use_depth else "RGB")
         meta["means2d"].retain_grad()
+        PHASES.lap("render")
         pred, gt = img[0][..., :3], view.image
         loss = (1 - settings.ssim_lambda) * (pred - gt).abs().mean() + settings.ssim_lambda * (1 - ssim(pred, gt))
         if use_depth:
@@ -187,7 +190,9 @@ def train(
                 loss = loss + settings.depth_weight * scale * (inv - target)[mask].abs().mean()
         if mcmc is not None:
             loss = loss + regularization(params, settings)
+        PHASES.lap("loss")
         loss.backward()
+        PHASES.lap("backward")
         step += 1
         window.append(float(loss))
         if mcmc is not None:  # relocates, adds and perturbs Gaussians before the optimizer step, as gsplat's trainer
@@ -195,9 +200,11 @@ def train(
                                              lr=optimizers["means"].param_groups[0]["lr"])  # fmt: skip
         elif step < settings.densify_until:
             densifier.accumulate(meta)
+        PHASES.lap("densification")
         for opt in optimizers.values():
             opt.step()
             opt.zero_grad(set_to_none=True)
+        PHASES.lap("optimizer")
         stats = {}
         with torch.no_grad():
             if mcmc is None and settings.densify_from < step < settings.densify_until and step % settings.densify_every == 0:
@@ -205,6 +212,7 @@ def train(
                                          prune_large=step > settings.opacity_reset_every)  # fmt: skip
             if mcmc is None and step < settings.densify_until and step % settings.opacity_reset_every == 0:
                 reset_opacities(params, optimizers)
+        PHASES.lap("densification")
         if step % chunk == 0 or step == settings.iterations:
             losses.append(round(float(np.mean(window)), 5))
             window = []
@@ -220,5 +228,6 @@ def train(
             stats["checkpoint"] = step
         on_progress(step, {"loss": round(float(loss), 5), "gaussians": len(params["means"]),
                            "steps_per_second": round(steps_done / (time.time() - started), 3), **stats})  # fmt: skip
+        PHASES.lap("other")
     elapsed = time.time() - started
     return Result(params, settings.sh_degree, round(steps_done / elapsed, 3) if steps_done else 0.0, resumed_from, losses)

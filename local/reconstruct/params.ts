@@ -20,8 +20,8 @@ export interface RunChoices {
  * Sized for a 2-core CPU (figures in the README): frames and COLMAP at 640 px. 48 frames are the
  * aim, but the frames stage takes more where the camera's travel needs them to keep overlap (room.mp4:
  * ~104), up to a ceiling of 160; 6 sequential neighbours per frame are then enough at that spacing and
- * keep matching within the sfm budget. train runs its own `preview` preset (2000 steps at 256 px, up
- * to 30k Gaussians); a coarser mesh grid.
+ * keep matching within the sfm budget. train runs its own `preview` preset (1500 steps at 256 px, up
+ * to 15k Gaussians); a coarser mesh grid.
  */
 const PREVIEW = {
   frames: { target_frames: 48, max_frames: 160, max_long_side: 640 },
