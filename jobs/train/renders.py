@@ -37,7 +37,7 @@ def at_size(view: View, long_side: int) -> View:
     K = view.K.clone()
     K[0] *= w / view.width
     K[1] *= h / view.height
-    return dataclasses.replace(view, image=torch.zeros(h, w, 3), K=K, inv_depth=None)
+    return dataclasses.replace(view, image=torch.zeros(h, w, 3, device=view.image.device), K=K, inv_depth=None)
 
 
 def render_rgb(backend: Backend, params: Params, view: View, sh_degree: int) -> torch.Tensor:

@@ -33,8 +33,8 @@ CONSTRUCTORS = {
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "logspace", "eye", "rand",
     "randn", "randint", "randperm", "normal", "from_numpy", "Generator",
 }  # fmt: skip
-# The CPU rasterizer's tensors are host memory by design (numba works on numpy views of them).
-EXEMPT = {"raster_cpu.py"}
+# The CPU rasterizer's and CPU SSIM's tensors are host memory by design (numba works on numpy views of them).
+EXEMPT = {"raster_cpu.py", "ssim_cpu.py"}
 
 
 def constructors_without_device(source: str) -> list[int]:

@@ -40,7 +40,7 @@ class RendersTest(unittest.TestCase):
         cls.scene = blob_scene(300)
         write_sfm_output(cls.tmp, cls.scene, n_views=16, width=64, height=48, points=50)
         root = cls.tmp / "sfm" / "undistorted"
-        cls.views = load_views(read_model(root / "sparse"), root / "images", 0, 8)
+        cls.views = load_views(read_model(root / "sparse"), root / "images", 0, 8, device=torch.device("cpu"))
         cls.backend = select_backend(prefer_cpu=True)
 
     @classmethod

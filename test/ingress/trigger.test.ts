@@ -595,7 +595,8 @@ describe('GET /status', () => {
 
   it("links a completed request's viewer page, with signed URLs of the files it reads in the fragment", async () => {
     const finish = async (session: string, stages: string[]) => {
-      const started = await trigger(newCaller(), body(session));
+      const email = newCaller();
+      const started = await trigger(email, body(session, {}, email));
       const { request_id: id, callback_token: token } = started.body as { request_id: string; callback_token: string };
       await until('dispatch', async () => ((await status(token)).body.status === 'PROCESSING' ? true : undefined));
       // The workflow's outputs on COMPLETED (workflows/reconstruct.yaml, step finish).

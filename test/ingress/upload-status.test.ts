@@ -97,7 +97,7 @@ describe('an upload the uploader can follow', () => {
 
     const folder = `gs://${BUCKET}/requests/${status.request_id}/`;
     assert.equal(status.results?.folder, folder);
-    assert.equal(status.results?.viewer, `${folder}viewer/index.html`);
+    assert.equal(status.results?.viewer, `${folder}export/viewer/index.html`);
     assert.equal(status.results?.files.splat_spz, `${folder}export/scene.spz`);
     assert.equal(status.status_url, queued.status_url, 'the token stays the one the first write made');
 

@@ -104,6 +104,7 @@ describe('splatflow against the local stack', () => {
       'report',
       'splat_ply',
       'splat_spz',
+      'viewer',
     ]);
     const report = await readFile(join(out, 'export', 'report.json'), 'utf8');
     assert.equal(report, `export/report.json of ${answer!.request_id}\n`, 'the bytes the stage wrote');

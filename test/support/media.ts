@@ -31,6 +31,31 @@ export async function testClip(path: string, options: { width: number; height: n
 }
 
 /**
+ * A clip of independent random noise frames (x264): real texture, but nothing in one frame matches
+ * the next, so no two frames can be registered together.
+ */
+export async function noiseClip(
+  path: string,
+  options: { width: number; height: number; seconds: number; fps: number },
+) {
+  await ffmpeg(
+    '-f',
+    'lavfi',
+    '-i',
+    `color=c=gray:size=${options.width}x${options.height}:rate=${options.fps}`,
+    '-vf',
+    'noise=alls=100:allf=t+u',
+    '-t',
+    String(options.seconds),
+    '-c:v',
+    'libx264',
+    '-pix_fmt',
+    'yuv420p',
+    path,
+  );
+}
+
+/**
  * A camera pan over a real photo: a `width`×`height` window sliding across it, left to right
  * (x264), so the frames stage sees real texture and real motion. The photo is scaled to 4 window
  * heights, so a 4:3 photo gives a pan of about 4 window widths; `speed`: window widths per second.
