@@ -48,11 +48,21 @@ interface ImageConfig {
   SPLATFLOW_DEPTH_MODEL_SHA256?: string;
 }
 
-const imageConfigSchema: JSONSchemaType<ImageConfig> = {
+export const imageConfigSchema: JSONSchemaType<ImageConfig> = {
   type: 'object',
   properties: {
-    SPLATFLOW_DEPTH_MODEL_URI: { type: 'string', nullable: true },
-    SPLATFLOW_DEPTH_MODEL_SHA256: { type: 'string', pattern: SHA256, nullable: true },
+    SPLATFLOW_DEPTH_MODEL_URI: {
+      description:
+        "Path or `gs://` URI of the Depth-Anything-V2 ONNX model the image provides; a request's `model_uri` wins.",
+      type: 'string',
+      nullable: true,
+    },
+    SPLATFLOW_DEPTH_MODEL_SHA256: {
+      description: 'sha256 the model must have (hex).',
+      type: 'string',
+      pattern: SHA256,
+      nullable: true,
+    },
   },
   required: [],
 };
