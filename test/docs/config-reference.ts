@@ -21,7 +21,8 @@ interface Field {
   description?: string;
   type?: string;
   enum?: readonly unknown[];
-  default?: unknown;
+  /** Environment variables' defaults are scalars. */
+  default?: string | number | boolean;
   pattern?: string;
   minimum?: number;
   maximum?: number;
@@ -40,6 +41,7 @@ interface Section {
   source: string;
   /** Who reads it, and when. */
   intro: string;
+  /** A JSON schema of `type: 'object'`, as ajv's `JSONSchemaType` types it. */
   schema: object;
 }
 
@@ -142,7 +144,8 @@ function acceptedOf(field: Field): string {
   return 'text';
 }
 
-function table(schema: ObjectSchema, source: string): string[] {
+function table(jsonSchema: object, source: string): string[] {
+  const schema = jsonSchema as ObjectSchema;
   const rows = Object.entries(schema.properties ?? {}).map(([name, field]) => {
     if (!field.description) throw new Error(`${source}: ${name} has no description`);
     const cells = [code(name), defaultOf(name, field, schema), acceptedOf(field), field.description];
@@ -168,7 +171,7 @@ export async function renderReference(): Promise<string> {
   ];
   for (const section of SECTIONS) {
     lines.push('', `## ${section.title}`, '', `[${section.source}](../${section.source}). ${section.intro}`, '');
-    lines.push(...table(section.schema as ObjectSchema, section.source));
+    lines.push(...table(section.schema, section.source));
   }
   lines.push('', '## Read outside a schema', '', '| variable | read in | meaning |', '| --- | --- | --- |');
   for (const { name, source, meaning } of ELSEWHERE) {
