@@ -11,9 +11,13 @@ import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
 import { schema as ingressSchema } from '../../functions/ingress/config.js';
 import { schema as queueSchema } from '../../functions/queue/config.js';
-import { imageConfigSchema as depthImageSchema } from '../../jobs/depth/stage.js';
+import { depthStage, imageConfigSchema as depthImageSchema } from '../../jobs/depth/stage.js';
+import { exportStage } from '../../jobs/export/stage.js';
+import { filterStage } from '../../jobs/filter/stage.js';
+import { framesStage } from '../../jobs/frames/stage.js';
 import { contractSchema } from '../../jobs/runtime/contract.js';
-import { imageConfigSchema as sfmImageSchema } from '../../jobs/sfm/stage.js';
+import type { AnyStage } from '../../jobs/runtime/stage.js';
+import { imageConfigSchema as sfmImageSchema, sfmStage } from '../../jobs/sfm/stage.js';
 
 export const REFERENCE_PATH = fileURLToPath(new URL('../../../docs/configuration.md', import.meta.url));
 
@@ -25,7 +29,9 @@ interface Field {
   default?: string | number | boolean;
   pattern?: string;
   minimum?: number;
+  exclusiveMinimum?: number;
   maximum?: number;
+  multipleOf?: number;
   minLength?: number;
 }
 
@@ -80,6 +86,15 @@ export const SECTIONS: readonly Section[] = [
   },
 ];
 
+/** The TypeScript stages in pipeline order, each with the schema its `SPLATFLOW_PARAMS` must meet. */
+export const PARAMETER_STAGES: readonly { stage: AnyStage; source: string }[] = [
+  { stage: framesStage, source: 'jobs/frames/stage.ts' },
+  { stage: filterStage, source: 'jobs/filter/stage.ts' },
+  { stage: depthStage, source: 'jobs/depth/stage.ts' },
+  { stage: sfmStage, source: 'jobs/sfm/schema.ts' },
+  { stage: exportStage, source: 'jobs/export/schema.ts' },
+];
+
 /** Variables read one by one, outside a schema: where, and what they do. */
 export const ELSEWHERE: readonly { name: string; source: string; meaning: string }[] = [
   {
@@ -120,6 +135,7 @@ export const ELSEWHERE: readonly { name: string; source: string; meaning: string
 const code = (text: string): string => '`' + text.replace(/\|/g, '\\|') + '`';
 
 function defaultOf(name: string, field: Field, schema: ObjectSchema): string {
+  if (field.default === '') return 'empty';
   if (field.default !== undefined) return code(String(field.default));
   const alternatives = schema.anyOf?.find((branch) => branch.required?.includes(name));
   if (alternatives) {
@@ -133,10 +149,13 @@ function acceptedOf(field: Field): string {
   if (field.enum) return field.enum.map((value) => code(String(value))).join(', ');
   if (field.type === 'boolean') return '`true`, `false`';
   if (field.type === 'integer' || field.type === 'number') {
-    const { minimum: low, maximum: high } = field;
-    if (low !== undefined && high !== undefined) return `${field.type} ${low}–${high}`;
-    if (low !== undefined) return `${field.type} ≥ ${low}`;
-    return high !== undefined ? `${field.type} ≤ ${high}` : field.type;
+    const bounds = [
+      field.minimum !== undefined ? `≥ ${field.minimum}` : undefined,
+      field.exclusiveMinimum !== undefined ? `> ${field.exclusiveMinimum}` : undefined,
+      field.maximum !== undefined ? `≤ ${field.maximum}` : undefined,
+      field.multipleOf !== undefined ? `a multiple of ${field.multipleOf}` : undefined,
+    ].filter((bound) => bound !== undefined);
+    return [field.type, bounds.join(', ')].filter(Boolean).join(' ');
   }
   if (field.pattern) return `matching ${code(field.pattern)}`;
   if (field.minLength)
@@ -144,14 +163,14 @@ function acceptedOf(field: Field): string {
   return 'text';
 }
 
-function table(jsonSchema: object, source: string): string[] {
+function table(jsonSchema: object, source: string, column = 'variable'): string[] {
   const schema = jsonSchema as ObjectSchema;
   const rows = Object.entries(schema.properties ?? {}).map(([name, field]) => {
     if (!field.description) throw new Error(`${source}: ${name} has no description`);
     const cells = [code(name), defaultOf(name, field, schema), acceptedOf(field), field.description];
     return `| ${cells.join(' | ')} |`;
   });
-  return ['| variable | default | accepted | meaning |', '| --- | --- | --- | --- |', ...rows];
+  return [`| ${column} | default | accepted | meaning |`, '| --- | --- | --- | --- |', ...rows];
 }
 
 /** The whole page, formatted as the repository's prettier configuration formats markdown. */
@@ -176,6 +195,18 @@ export async function renderReference(): Promise<string> {
   lines.push('', '## Read outside a schema', '', '| variable | read in | meaning |', '| --- | --- | --- |');
   for (const { name, source, meaning } of ELSEWHERE) {
     lines.push(`| ${code(name)} | [${source}](../${source}) | ${meaning} |`);
+  }
+  lines.push(
+    '',
+    '## Stage parameters',
+    '',
+    'What a request may set per stage (`params.<stage>` in the request, `SPLATFLOW_PARAMS` to the stage); anything',
+    'else, or a value out of range, is refused (exit 2) naming the parameter. The train and mesh stages (Python) take',
+    'theirs from presets: [training.md](training.md).',
+  );
+  for (const { stage, source } of PARAMETER_STAGES) {
+    lines.push('', `### ${stage.name}`, '', `[${source}](../${source})`, '');
+    lines.push(...table(stage.params, source, 'parameter'));
   }
   const options = (await prettier.resolveConfig(REFERENCE_PATH)) ?? {};
   return prettier.format(lines.join('\n') + '\n', { ...options, filepath: REFERENCE_PATH });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { ELSEWHERE, REFERENCE_PATH, renderReference, SECTIONS } from './config-reference.js';
+import { ELSEWHERE, PARAMETER_STAGES, REFERENCE_PATH, renderReference, SECTIONS } from './config-reference.js';
 
 const root = new URL('../../../', import.meta.url);
 const source = (path: string): string => readFileSync(new URL(path, root), 'utf8');
@@ -16,9 +16,13 @@ describe('the configuration reference', () => {
     assert.equal(readFileSync(REFERENCE_PATH, 'utf8'), await renderReference());
   });
 
-  it('lists every property of every schema, each with its description', async () => {
+  it('lists every property of every schema and stage, each with its description', async () => {
     const page = await renderReference();
-    for (const { schema, source: file } of SECTIONS) {
+    const schemas = [
+      ...SECTIONS.map(({ schema, source: file }) => ({ schema, file })),
+      ...PARAMETER_STAGES.map(({ stage, source: file }) => ({ schema: stage.params, file })),
+    ];
+    for (const { schema, file } of schemas) {
       const properties = Object.entries(
         (schema as { properties: Record<string, { description?: string }> }).properties,
       );
@@ -28,6 +32,19 @@ describe('the configuration reference', () => {
         assert.match(page, new RegExp(`^\\| \`${name}\` +\\|`, 'm'), `${name} is not in the reference`);
       }
     }
+  });
+
+  it('documents the parameters of every stage jobs/run-stage.js runs, in pipeline order', () => {
+    const definitions = JSON.parse(source('jobs/definitions.json')) as {
+      stages: Record<string, { command: string[] }>;
+    };
+    const typescriptStages = Object.entries(definitions.stages)
+      .filter(([, { command }]) => command.includes('dist/jobs/run-stage.js'))
+      .map(([name]) => name);
+    assert.deepEqual(
+      PARAMETER_STAGES.map(({ stage }) => stage.name),
+      typescriptStages,
+    );
   });
 
   it('names, for each variable read outside a schema, a file that reads it', () => {
