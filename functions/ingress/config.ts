@@ -28,10 +28,8 @@ export interface IngressConfig {
   WORKFLOW_LOCATION: string;
   WORKFLOW_NAME: string;
   WORKFLOWS_EMULATOR_HOST?: string;
-  /** A local server speaking the Cloud Run Admin API (job executions), as WORKFLOWS_EMULATOR_HOST. */
   RUN_EMULATOR_HOST?: string;
   MAX_CONCURRENT_RECONSTRUCTIONS: number;
-  /** Terraform and the local stack set the workflow's worst case (`workflowWorstCaseSeconds`). */
   DISPATCH_LEASE_SECONDS: number;
   DISPATCH_START_LEASE_SECONDS: number;
   DISPATCH_START_RETRIES: number;
@@ -40,7 +38,7 @@ export interface IngressConfig {
   RECONCILE_BATCH: number;
 }
 
-const schema: JSONSchemaType<IngressConfig> = {
+export const schema: JSONSchemaType<IngressConfig> = {
   type: 'object',
   required: [
     'GOOGLE_CLOUD_PROJECT',
@@ -70,43 +68,209 @@ const schema: JSONSchemaType<IngressConfig> = {
     'RECONCILE_BATCH',
   ],
   properties: {
-    GOOGLE_CLOUD_PROJECT: { type: 'string', pattern: '^[a-z][a-z0-9-]{4,29}$', default: 'splatflow-local' },
-    AUTH_MODE: { type: 'string', enum: ['google', 'local'], default: 'google' },
-    AUTH_AUDIENCE: { type: 'string', minLength: 1, nullable: true },
-    AUTH_JWKS_URL: { type: 'string', pattern: '^https?://', default: 'https://www.googleapis.com/oauth2/v3/certs' },
-    AUTH_LOCAL_HEADER: { type: 'string', pattern: '^[a-z0-9-]{1,64}$', default: 'x-splatflow-caller' },
-    RATE_LIMIT_PER_MINUTE: { type: 'integer', minimum: 1, maximum: 100000, default: 10 },
-    DEDUP_WINDOW_SECONDS: { type: 'integer', minimum: 1, maximum: 7 * 86400, default: 600 },
-    UPLOADS_PREFIX: { type: 'string', pattern: '^([A-Za-z0-9._-]+/)*$', default: 'uploads/' },
-    INPUT_LOCATIONS: { type: 'string', pattern: LOCATIONS_PATTERN, nullable: true },
-    UPLOAD_MAX_BYTES: { type: 'integer', minimum: 1, default: 4 * 1024 ** 3 },
-    UPLOAD_MAX_DURATION_SECONDS: { type: 'integer', minimum: 1, default: 600 },
-    // A status object per upload, `<UPLOAD_STATUS_PREFIX><upload name>.json` in the upload's bucket.
-    UPLOAD_STATUS_OBJECTS: { type: 'boolean', default: true },
-    UPLOAD_STATUS_PREFIX: { type: 'string', pattern: '^([A-Za-z0-9._-]+/)+$', default: 'status/' },
+    GOOGLE_CLOUD_PROJECT: {
+      description: 'Project of Firestore and the workflow.',
+      type: 'string',
+      pattern: '^[a-z][a-z0-9-]{4,29}$',
+      default: 'splatflow-local',
+    },
+    AUTH_MODE: {
+      description:
+        '`google`: the caller is the verified email of a Google ID token; `local`: the trusted header `AUTH_LOCAL_HEADER` names the caller (local runs only).',
+      type: 'string',
+      enum: ['google', 'local'],
+      default: 'google',
+    },
+    AUTH_AUDIENCE: {
+      description: 'Expected ID-token audience (the function URL); unset: any audience.',
+      type: 'string',
+      minLength: 1,
+      nullable: true,
+    },
+    AUTH_JWKS_URL: {
+      description: 'Keys that sign Google ID tokens.',
+      type: 'string',
+      pattern: '^https?://',
+      default: 'https://www.googleapis.com/oauth2/v3/certs',
+    },
+    AUTH_LOCAL_HEADER: {
+      description: 'The header naming the caller when `AUTH_MODE=local`.',
+      type: 'string',
+      pattern: '^[a-z0-9-]{1,64}$',
+      default: 'x-splatflow-caller',
+    },
+    RATE_LIMIT_PER_MINUTE: {
+      description: 'Calls per caller in a sliding 60 s window; beyond it `429` with `Retry-After`.',
+      type: 'integer',
+      minimum: 1,
+      maximum: 100000,
+      default: 10,
+    },
+    DEDUP_WINDOW_SECONDS: {
+      description: "How long a repeated call (same `Idempotency-Key`, or same body) answers the first call's request.",
+      type: 'integer',
+      minimum: 1,
+      maximum: 7 * 86400,
+      default: 600,
+    },
+    UPLOADS_PREFIX: {
+      description:
+        'Where uploads start requests; `uploads/<scope>/<session>/…` (or `uploads/<session>/…`) names the session.',
+      type: 'string',
+      pattern: '^([A-Za-z0-9._-]+/)*$',
+      default: 'uploads/',
+    },
+    INPUT_LOCATIONS: {
+      description:
+        'Comma-separated `gs://BUCKET/PREFIX/` folders inputs may come from, each caller only its scope folder under them; the first is where `POST /uploads` signs into. Unset: none in the cloud, any `gs://` with `AUTH_MODE=local`.',
+      type: 'string',
+      pattern: LOCATIONS_PATTERN,
+      nullable: true,
+    },
+    UPLOAD_MAX_BYTES: {
+      description: 'Larger uploads are rejected (default 4 GiB).',
+      type: 'integer',
+      minimum: 1,
+      default: 4 * 1024 ** 3,
+    },
+    UPLOAD_MAX_DURATION_SECONDS: {
+      description: 'Passed to the frames stage as `params.max_duration_seconds` (it probes the video).',
+      type: 'integer',
+      minimum: 1,
+      default: 600,
+    },
+    UPLOAD_STATUS_OBJECTS: {
+      description:
+        "Write a status object beside each upload, `<UPLOAD_STATUS_PREFIX><upload name>.json` in the upload's bucket.",
+      type: 'boolean',
+      default: true,
+    },
+    UPLOAD_STATUS_PREFIX: {
+      description:
+        'Folder of the upload status objects; must not overlap `UPLOADS_PREFIX` (a status object there would itself be an upload).',
+      type: 'string',
+      pattern: '^([A-Za-z0-9._-]+/)+$',
+      default: 'status/',
+    },
     OUTPUT_PREFIX: {
+      description: "Requests' work folders, one per request id (`gs://BUCKET/requests/` in the cloud).",
       type: 'string',
       pattern: '^(gs://[a-z0-9._-]{3,222}/|file:///)(.*/)?$',
       default: 'file:///var/tmp/splatflow/requests/',
     },
-    STATUS_URL: { type: 'string', default: '/status' },
-    SIGNED_URL_TTL_SECONDS: { type: 'integer', minimum: 60, maximum: 7 * 86400, default: 3600 },
-    SIGNING_KEY_FILE: { type: 'string', nullable: true },
-    WEBHOOK_SECRET: { type: 'string', minLength: 16, nullable: true },
-    WEBHOOK_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 4 },
-    WEBHOOK_ALLOW_HTTP: { type: 'boolean', default: false },
-    WEBHOOK_ALLOW_HOSTS: { type: 'string', pattern: '^[^\\s,]+:[0-9]{1,5}(,[^\\s,]+:[0-9]{1,5})*$', nullable: true },
-    WORKFLOW_LOCATION: { type: 'string', pattern: '^[a-z0-9-]+$', default: 'us-central1' },
-    WORKFLOW_NAME: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$', default: 'reconstruct' },
-    WORKFLOWS_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
-    RUN_EMULATOR_HOST: { type: 'string', pattern: '^[A-Za-z0-9.-]+:[0-9]+$', nullable: true },
-    MAX_CONCURRENT_RECONSTRUCTIONS: { type: 'integer', minimum: 1, maximum: 1000, default: 2 },
-    DISPATCH_LEASE_SECONDS: { type: 'integer', minimum: 60, maximum: 86400, default: 86400 },
-    DISPATCH_START_LEASE_SECONDS: { type: 'integer', minimum: 10, maximum: 3600, default: 120 },
-    DISPATCH_START_RETRIES: { type: 'integer', minimum: 0, maximum: 10, default: 3 },
-    DISPATCH_RETRY_DELAY_MS: { type: 'integer', minimum: 1, maximum: 60000, default: 1000 },
-    AUTO_DISPATCH: { type: 'boolean', default: true },
-    RECONCILE_BATCH: { type: 'integer', minimum: 1, maximum: 1000, default: 200 },
+    STATUS_URL: {
+      description: 'Public URL of the `status` function, for the `status_url` answers carry.',
+      type: 'string',
+      default: '/status',
+    },
+    SIGNED_URL_TTL_SECONDS: {
+      description: 'Lifetime of signed output URLs.',
+      type: 'integer',
+      minimum: 60,
+      maximum: 7 * 86400,
+      default: 3600,
+    },
+    SIGNING_KEY_FILE: {
+      description: 'Service-account key file to sign URLs offline (local runs); unset: IAM signBlob.',
+      type: 'string',
+      nullable: true,
+    },
+    WEBHOOK_SECRET: {
+      description: 'HMAC-SHA256 key that signs webhook deliveries (from Secret Manager); unset: webhooks are refused.',
+      type: 'string',
+      minLength: 16,
+      nullable: true,
+    },
+    WEBHOOK_RETRIES: {
+      description: 'Retries of a failed webhook delivery (network errors, 408, 429, 5xx), with backoff.',
+      type: 'integer',
+      minimum: 0,
+      maximum: 10,
+      default: 4,
+    },
+    WEBHOOK_ALLOW_HTTP: { description: 'Allow `http://` webhooks (local runs).', type: 'boolean', default: false },
+    WEBHOOK_ALLOW_HOSTS: {
+      description:
+        '`host:port,…` webhooks may reach whatever they resolve to (local receivers); refused at start-up unless `AUTH_MODE=local`.',
+      type: 'string',
+      pattern: '^[^\\s,]+:[0-9]{1,5}(,[^\\s,]+:[0-9]{1,5})*$',
+      nullable: true,
+    },
+    WORKFLOW_LOCATION: {
+      description: 'Region of the workflow.',
+      type: 'string',
+      pattern: '^[a-z0-9-]+$',
+      default: 'us-central1',
+    },
+    WORKFLOW_NAME: {
+      description: 'The workflow run per request.',
+      type: 'string',
+      pattern: '^[A-Za-z][A-Za-z0-9_-]{0,63}$',
+      default: 'reconstruct',
+    },
+    WORKFLOWS_EMULATOR_HOST: {
+      description:
+        '`host:port` of a local server speaking the Workflows Executions REST API, without credentials (tests, local runs).',
+      type: 'string',
+      pattern: '^[A-Za-z0-9.-]+:[0-9]+$',
+      nullable: true,
+    },
+    RUN_EMULATOR_HOST: {
+      description:
+        '`host:port` of a local server speaking the Cloud Run Admin API (job executions), without credentials (tests, local runs).',
+      type: 'string',
+      pattern: '^[A-Za-z0-9.-]+:[0-9]+$',
+      nullable: true,
+    },
+    MAX_CONCURRENT_RECONSTRUCTIONS: {
+      description: 'Most requests PROCESSING at once (GPU capacity).',
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 2,
+    },
+    DISPATCH_LEASE_SECONDS: {
+      description:
+        "Lease of a request whose execution runs; Terraform and the local stack set the workflow's worst case (`workflowWorstCaseSeconds`).",
+      type: 'integer',
+      minimum: 60,
+      maximum: 86400,
+      default: 86400,
+    },
+    DISPATCH_START_LEASE_SECONDS: {
+      description: "Lease while a request's execution is being created.",
+      type: 'integer',
+      minimum: 10,
+      maximum: 3600,
+      default: 120,
+    },
+    DISPATCH_START_RETRIES: {
+      description: 'Retries of an execution start that failed transiently.',
+      type: 'integer',
+      minimum: 0,
+      maximum: 10,
+      default: 3,
+    },
+    DISPATCH_RETRY_DELAY_MS: {
+      description: 'First retry delay of an execution start (doubles each retry).',
+      type: 'integer',
+      minimum: 1,
+      maximum: 60000,
+      default: 1000,
+    },
+    AUTO_DISPATCH: {
+      description:
+        'Dispatch in-process after every enqueue and end; off where workers use `GET /next`, or where only the dispatcher may start workflows.',
+      type: 'boolean',
+      default: true,
+    },
+    RECONCILE_BATCH: {
+      description: 'Records examined per state per `reconcile` run (the next run resumes where it stopped).',
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 200,
+    },
   },
 };
 

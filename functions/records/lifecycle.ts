@@ -1,7 +1,7 @@
 /**
  * Every status change of a request: Firestore (the truth) first, then the Redis queue. A crash
  * between the two leaves the record ahead of the queue, never behind it; the reconciler and the
- * dispatcher bring the queue back in line (see README "Records and repair").
+ * dispatcher bring the queue back in line (docs/records.md).
  */
 import type { Logger } from '../../lib/log.js';
 import type { Status, UpdateBody } from '../queue/schemas.js';

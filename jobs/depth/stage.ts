@@ -17,12 +17,10 @@ import { modelInputSize, normaliseRgb, quantise, resizeBilinear } from './geomet
 import { loadModel, ortVersion, predict, type LoadedModel, type ProviderChoice } from './model.js';
 
 export interface DepthParams {
-  /** Path or gs:// URI of the ONNX model; the image's SPLATFLOW_DEPTH_MODEL_URI otherwise. */
   model_uri?: string;
   model_sha256?: string;
   batch_size: number;
   execution_provider: ProviderChoice;
-  /** The short side the model sees (Depth-Anything-V2 is trained at 518). */
   input_size: number;
   preview_long_side: number;
 }
@@ -32,12 +30,47 @@ const SHA256 = '^[0-9a-f]{64}$';
 const paramsSchema: JSONSchemaType<DepthParams> = {
   type: 'object',
   properties: {
-    model_uri: { type: 'string', minLength: 1, nullable: true },
-    model_sha256: { type: 'string', pattern: SHA256, nullable: true },
-    batch_size: { type: 'integer', minimum: 1, maximum: 64, default: 4 },
-    execution_provider: { type: 'string', enum: ['auto', 'cuda', 'cpu'], default: 'auto' },
-    input_size: { type: 'integer', minimum: 14, maximum: 2044, multipleOf: 14, default: 518 },
-    preview_long_side: { type: 'integer', minimum: 16, maximum: 4096, default: 480 },
+    model_uri: {
+      description:
+        "Path or `gs://` URI of the Depth-Anything-V2 ONNX model; else the image's `SPLATFLOW_DEPTH_MODEL_URI`.",
+      type: 'string',
+      minLength: 1,
+      nullable: true,
+    },
+    model_sha256: {
+      description: "sha256 (hex) the model must have; else the image's `SPLATFLOW_DEPTH_MODEL_SHA256`.",
+      type: 'string',
+      pattern: SHA256,
+      nullable: true,
+    },
+    batch_size: {
+      description: 'Frames per model run (a model with a fixed batch size uses its own).',
+      type: 'integer',
+      minimum: 1,
+      maximum: 64,
+      default: 4,
+    },
+    execution_provider: {
+      description: '`auto`: CUDA when installed and a GPU answers, else the CPU.',
+      type: 'string',
+      enum: ['auto', 'cuda', 'cpu'],
+      default: 'auto',
+    },
+    input_size: {
+      description: 'The short side the model sees (Depth-Anything-V2 is trained at 518).',
+      type: 'integer',
+      minimum: 14,
+      maximum: 2044,
+      multipleOf: 14,
+      default: 518,
+    },
+    preview_long_side: {
+      description: 'Long side of the `preview/` JPEGs.',
+      type: 'integer',
+      minimum: 16,
+      maximum: 4096,
+      default: 480,
+    },
   },
   required: [],
   additionalProperties: false,
@@ -48,11 +81,21 @@ interface ImageConfig {
   SPLATFLOW_DEPTH_MODEL_SHA256?: string;
 }
 
-const imageConfigSchema: JSONSchemaType<ImageConfig> = {
+export const imageConfigSchema: JSONSchemaType<ImageConfig> = {
   type: 'object',
   properties: {
-    SPLATFLOW_DEPTH_MODEL_URI: { type: 'string', nullable: true },
-    SPLATFLOW_DEPTH_MODEL_SHA256: { type: 'string', pattern: SHA256, nullable: true },
+    SPLATFLOW_DEPTH_MODEL_URI: {
+      description:
+        "Path or `gs://` URI of the Depth-Anything-V2 ONNX model the image provides; a request's `model_uri` wins.",
+      type: 'string',
+      nullable: true,
+    },
+    SPLATFLOW_DEPTH_MODEL_SHA256: {
+      description: 'sha256 the model must have (hex).',
+      type: 'string',
+      pattern: SHA256,
+      nullable: true,
+    },
   },
   required: [],
 };

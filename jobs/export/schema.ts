@@ -2,17 +2,27 @@
 import type { JSONSchemaType } from 'ajv';
 
 export interface ExportParams {
-  /** Longer side of `thumbnail.png` (the train stage renders it at 512); `thumbnail_small.png` is a quarter of it. */
   thumbnail_size: number;
-  /** SPZ version: 3 is what Spark and most web viewers read; 4 is smaller but newer. */
   spz_version: 3 | 4;
 }
 
 export const exportParamsSchema: JSONSchemaType<ExportParams> = {
   type: 'object',
   properties: {
-    thumbnail_size: { type: 'integer', minimum: 64, maximum: 512, default: 512 },
-    spz_version: { type: 'integer', enum: [3, 4], default: 3 },
+    thumbnail_size: {
+      description:
+        'Long side of `thumbnail.png` (the train stage renders it at 512); `thumbnail_small.png` is a quarter of it.',
+      type: 'integer',
+      minimum: 64,
+      maximum: 512,
+      default: 512,
+    },
+    spz_version: {
+      description: 'SPZ version of `scene.spz`: 3 is what Spark and most web viewers read; 4 is smaller but newer.',
+      type: 'integer',
+      enum: [3, 4],
+      default: 3,
+    },
   },
   required: [],
   additionalProperties: false,

@@ -25,11 +25,8 @@ import { extractFrames, ffmpegVersion, scoreFrames } from './video.js';
 import { chooseFrames } from './windows.js';
 
 export interface FramesParams extends ClipRules {
-  /** Frames wanted from a video; more when its travel needs them to keep overlap (max_step). */
   target_frames: number;
-  /** The most view change between consecutive chosen frames, in frame widths (motion.ts's estimate). */
   max_step: number;
-  /** The ceiling: a clip whose travel needs more frames than this is refused, not thinned. */
   max_frames: number;
   max_long_side: number;
   min_frames: number;
@@ -41,18 +38,83 @@ export interface FramesParams extends ClipRules {
 const paramsSchema: JSONSchemaType<FramesParams> = {
   type: 'object',
   properties: {
-    target_frames: { type: 'integer', minimum: 2, maximum: 2000, default: 150 },
-    max_step: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.2 },
-    max_frames: { type: 'integer', minimum: 2, maximum: 5000, default: 600 },
-    min_duration_s: { type: 'number', minimum: 0, default: 2 },
-    min_travel: { type: 'number', minimum: 0, default: 0.5 },
-    max_dark_share: { type: 'number', minimum: 0, maximum: 1, default: 0.5 },
-    min_detail: { type: 'number', minimum: 0, default: 4 },
-    max_long_side: { type: 'integer', minimum: 64, maximum: 8192, default: 1600 },
-    min_frames: { type: 'integer', minimum: 2, maximum: 2000, default: 10 },
-    max_duration_s: { type: 'number', exclusiveMinimum: 0, default: 900 },
-    max_input_bytes: { type: 'integer', minimum: 1, default: 4 * 1024 ** 3 },
-    max_images: { type: 'integer', minimum: 2, maximum: 5000, default: 1000 },
+    target_frames: {
+      description: 'Frames wanted from a video; more where its camera travel needs them to keep overlap (`max_step`).',
+      type: 'integer',
+      minimum: 2,
+      maximum: 2000,
+      default: 150,
+    },
+    max_step: {
+      description:
+        'The most view change between consecutive chosen frames, in frame widths (estimated from 96 px thumbnails).',
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.2,
+    },
+    max_frames: {
+      description: 'Ceiling: a clip whose travel needs more frames than this is refused, not thinned.',
+      type: 'integer',
+      minimum: 2,
+      maximum: 5000,
+      default: 600,
+    },
+    min_duration_s: {
+      description: 'Shorter clips are refused: a second of video rarely moves the camera enough.',
+      type: 'number',
+      minimum: 0,
+      default: 2,
+    },
+    min_travel: {
+      description:
+        'The least camera travel over the clip, in frame widths; below it the clip is refused as a static shot.',
+      type: 'number',
+      minimum: 0,
+      default: 0.5,
+    },
+    max_dark_share: {
+      description: 'Refused when more than this share of frames is too dark to show anything.',
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0.5,
+    },
+    min_detail: {
+      description:
+        'The least median detail (grey-level standard deviation at ~96 px); below it the clip is refused as featureless.',
+      type: 'number',
+      minimum: 0,
+      default: 4,
+    },
+    max_long_side: {
+      description: 'Frames are written upright with at most this many pixels on the long side.',
+      type: 'integer',
+      minimum: 64,
+      maximum: 8192,
+      default: 1600,
+    },
+    min_frames: {
+      description: 'A video decoding to fewer frames is refused as too short.',
+      type: 'integer',
+      minimum: 2,
+      maximum: 2000,
+      default: 10,
+    },
+    max_duration_s: { description: 'Longer videos are refused.', type: 'number', exclusiveMinimum: 0, default: 900 },
+    max_input_bytes: {
+      description: 'Larger inputs are refused (default 4 GiB).',
+      type: 'integer',
+      minimum: 1,
+      default: 4 * 1024 ** 3,
+    },
+    max_images: {
+      description: 'Image sets (folders, `.zip`s) with more images are refused.',
+      type: 'integer',
+      minimum: 2,
+      maximum: 5000,
+      default: 1000,
+    },
   },
   required: [],
   additionalProperties: false,

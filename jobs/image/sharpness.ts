@@ -1,7 +1,7 @@
 /**
  * Sharpness as the variance of the 4-neighbour Laplacian over a greyscale image, border pixels
  * left out. Computed directly on the 8-bit samples in signed arithmetic: libvips' 8-bit
- * convolve clips the negative half and `stats()` after `convolve` describes the input (NOTES),
+ * convolve clips the negative half and `stats()` after `convolve` describes the input (docs/machine-notes.md),
  * and a plain loop is also faster than a round trip through sharp for the small frames scored.
  */
 export interface GreyImage {

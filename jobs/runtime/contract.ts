@@ -17,14 +17,23 @@ interface ContractEnv {
   SPLATFLOW_PARAMS: string;
 }
 
-const contractSchema: JSONSchemaType<ContractEnv> = {
+export const contractSchema: JSONSchemaType<ContractEnv> = {
   type: 'object',
   properties: {
-    SPLATFLOW_STAGE: { type: 'string', enum: [...STAGES] },
-    SPLATFLOW_REQUEST_ID: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' },
-    SPLATFLOW_INPUT_URI: { type: 'string', minLength: 1 },
-    SPLATFLOW_REQUEST_PREFIX: { type: 'string', pattern: '/$' },
-    SPLATFLOW_PARAMS: { type: 'string', default: '{}' },
+    SPLATFLOW_STAGE: { description: 'The stage to run.', type: 'string', enum: [...STAGES] },
+    SPLATFLOW_REQUEST_ID: { description: 'The request id.', type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' },
+    SPLATFLOW_INPUT_URI: {
+      description:
+        "The request's original input (a video, an image folder or a `.zip`): `gs://…`, `file://…` or a path.",
+      type: 'string',
+      minLength: 1,
+    },
+    SPLATFLOW_REQUEST_PREFIX: {
+      description: "The request's work folder, `gs://BUCKET/requests/{id}/` or a local folder; ends with `/`.",
+      type: 'string',
+      pattern: '/$',
+    },
+    SPLATFLOW_PARAMS: { description: "JSON object of this stage's parameters.", type: 'string', default: '{}' },
   },
   required: ['SPLATFLOW_STAGE', 'SPLATFLOW_REQUEST_ID', 'SPLATFLOW_INPUT_URI', 'SPLATFLOW_REQUEST_PREFIX'],
 };

@@ -144,7 +144,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   await mkdir(mappedRoot, { recursive: true });
   await rm(database, { force: true });
   const threads = String(params.num_threads);
-  // Debian's CPU build aborts without a display unless SIFT runs on the CPU (NOTES.md); the CUDA image matches on the GPU.
+  // Debian's CPU build aborts without a display unless SIFT runs on the CPU (docs/machine-notes.md); the CUDA image matches on the GPU.
   const gpu = (input.gpu ?? existsSync('/dev/nvidiactl')) ? '1' : '0';
 
   const help = await exec(colmap, ['help']);

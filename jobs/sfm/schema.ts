@@ -4,22 +4,13 @@ import type { JSONSchemaType } from 'ajv';
 export const CAMERA_MODELS = ['SIMPLE_PINHOLE', 'PINHOLE', 'SIMPLE_RADIAL', 'RADIAL', 'OPENCV'] as const;
 
 export interface SfmParams {
-  /** What the frames came from: a video (one camera, ordered frames) or a set of photos. */
   input_kind: 'video' | 'images';
-  /** `auto`: exhaustive up to `exhaustive_max_images` images, sequential above (see plan.ts). */
   matcher: 'auto' | 'sequential' | 'exhaustive';
   exhaustive_max_images: number;
-  /** How many following frames each frame is matched with in sequential matching. */
   sequential_overlap: number;
-  /**
-   * A COLMAP vocabulary tree file for sequential matching's loop detection; empty: the image's
-   * `SPLATFLOW_VOCAB_TREE_PATH`, and no loop detection without either.
-   */
   vocab_tree_path: string;
   camera_model: (typeof CAMERA_MODELS)[number];
-  /** `auto`: one shared camera for a video, one per photo for an image set. */
   shared_camera: 'auto' | 'single' | 'per_image';
-  /** `auto`: GLOMAP's global mapper where the binary exists, else COLMAP's incremental mapper. */
   mapper: 'auto' | 'glomap' | 'colmap';
   /**
    * COLMAP's incremental mapper: the least 2D-3D inliers, and inlier share, to register one more
@@ -37,13 +28,9 @@ export interface SfmParams {
   tri_min_angle: number;
   /** Global bundle adjustment iterations (COLMAP's default 50); 20 cut mapping time by a third to half on room.mp4. */
   ba_global_max_num_iterations: number;
-  /** Longest side, in pixels, that SIFT sees; larger finds more features and costs more time. */
   max_image_size: number;
-  /** Longest side of the undistorted training images. */
   undistort_max_image_size: number;
-  /** Quality gate: the least share of input images that must register. */
   min_registered_share: number;
-  /** Quality gate: the least number of triangulated points. */
   min_points: number;
   /**
    * The policy for a model below the share gate once the ladder is spent: the largest model is
@@ -52,31 +39,136 @@ export interface SfmParams {
    * to refuse anything below the gate.
    */
   partial_min_share: number;
-  /** -1: all cores. */
   num_threads: number;
 }
 
 export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
   type: 'object',
   properties: {
-    input_kind: { type: 'string', enum: ['video', 'images'], default: 'video' },
-    matcher: { type: 'string', enum: ['auto', 'sequential', 'exhaustive'], default: 'auto' },
-    exhaustive_max_images: { type: 'integer', minimum: 2, maximum: 1000, default: 50 },
-    sequential_overlap: { type: 'integer', minimum: 1, maximum: 100, default: 10 },
-    vocab_tree_path: { type: 'string', default: '' },
-    camera_model: { type: 'string', enum: CAMERA_MODELS, default: 'SIMPLE_RADIAL' },
-    shared_camera: { type: 'string', enum: ['auto', 'single', 'per_image'], default: 'auto' },
-    mapper: { type: 'string', enum: ['auto', 'glomap', 'colmap'], default: 'auto' },
-    abs_pose_min_num_inliers: { type: 'integer', minimum: 6, maximum: 1000, default: 15 },
-    abs_pose_min_inlier_ratio: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.15 },
-    tri_min_angle: { type: 'number', exclusiveMinimum: 0, maximum: 30, default: 0.5 },
-    ba_global_max_num_iterations: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
-    max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
-    undistort_max_image_size: { type: 'integer', minimum: 160, maximum: 8192, default: 1600 },
-    min_registered_share: { type: 'number', minimum: 0, maximum: 1, default: 0.6 },
-    min_points: { type: 'integer', minimum: 0, default: 100 },
-    partial_min_share: { type: 'number', minimum: 0, maximum: 1, default: 0.4 },
-    num_threads: { type: 'integer', minimum: -1, maximum: 256, default: -1 },
+    input_kind: {
+      description:
+        'What the frames came from: a video (one camera, ordered frames) or a set of photos; the sfm stage takes it from the frames manifest.',
+      type: 'string',
+      enum: ['video', 'images'],
+      default: 'video',
+    },
+    matcher: {
+      description: '`auto`: exhaustive matching up to `exhaustive_max_images` images, sequential above.',
+      type: 'string',
+      enum: ['auto', 'sequential', 'exhaustive'],
+      default: 'auto',
+    },
+    exhaustive_max_images: {
+      description: 'The most images `auto` matches exhaustively.',
+      type: 'integer',
+      minimum: 2,
+      maximum: 1000,
+      default: 50,
+    },
+    sequential_overlap: {
+      description: 'How many following frames each frame is matched with in sequential matching.',
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+      default: 10,
+    },
+    vocab_tree_path: {
+      description:
+        "COLMAP vocabulary tree for sequential matching's loop detection; empty: the image's `SPLATFLOW_VOCAB_TREE_PATH`, and no loop detection without either.",
+      type: 'string',
+      default: '',
+    },
+    camera_model: {
+      description: 'COLMAP camera model of the sparse model.',
+      type: 'string',
+      enum: CAMERA_MODELS,
+      default: 'SIMPLE_RADIAL',
+    },
+    shared_camera: {
+      description: '`auto`: one shared camera for a video, one per photo for an image set.',
+      type: 'string',
+      enum: ['auto', 'single', 'per_image'],
+      default: 'auto',
+    },
+    mapper: {
+      description: "`auto`: GLOMAP's global mapper where the binary exists, else COLMAP's incremental mapper.",
+      type: 'string',
+      enum: ['auto', 'glomap', 'colmap'],
+      default: 'auto',
+    },
+    abs_pose_min_num_inliers: {
+      description:
+        "COLMAP incremental mapper: the least 2D-3D inliers to register one more image (COLMAP's default 30).",
+      type: 'integer',
+      minimum: 6,
+      maximum: 1000,
+      default: 15,
+    },
+    abs_pose_min_inlier_ratio: {
+      description:
+        "COLMAP incremental mapper: the least inlier share to register one more image (COLMAP's default 0.25).",
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 0.15,
+    },
+    tri_min_angle: {
+      description:
+        "COLMAP incremental mapper: the least triangulation angle, in degrees, for a point to be made and kept (COLMAP's default 1.5).",
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: 30,
+      default: 0.5,
+    },
+    ba_global_max_num_iterations: {
+      description: "Global bundle adjustment iterations (COLMAP's default 50).",
+      type: 'integer',
+      minimum: 1,
+      maximum: 1000,
+      default: 20,
+    },
+    max_image_size: {
+      description: 'Longest side, in pixels, that SIFT sees; larger finds more features and costs more time.',
+      type: 'integer',
+      minimum: 160,
+      maximum: 8192,
+      default: 1600,
+    },
+    undistort_max_image_size: {
+      description: 'Longest side of the undistorted training images.',
+      type: 'integer',
+      minimum: 160,
+      maximum: 8192,
+      default: 1600,
+    },
+    min_registered_share: {
+      description: 'Quality gate: the least share of input images that must register.',
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0.6,
+    },
+    min_points: {
+      description: 'Quality gate: the least number of triangulated points.',
+      type: 'integer',
+      minimum: 0,
+      default: 100,
+    },
+    partial_min_share: {
+      description:
+        'Below the share gate, the largest model is still trained on (the report says `partial`) when it holds at least this share; set it to `min_registered_share` or above to refuse instead.',
+      type: 'number',
+      minimum: 0,
+      maximum: 1,
+      default: 0.4,
+    },
+    num_threads: {
+      description: 'COLMAP threads; -1: all cores.',
+      type: 'integer',
+      minimum: -1,
+      maximum: 256,
+      default: -1,
+    },
   },
   required: [],
   additionalProperties: false,

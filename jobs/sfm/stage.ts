@@ -29,9 +29,16 @@ interface ImageConfig {
   SPLATFLOW_VOCAB_TREE_PATH?: string;
 }
 
-const imageConfigSchema: JSONSchemaType<ImageConfig> = {
+export const imageConfigSchema: JSONSchemaType<ImageConfig> = {
   type: 'object',
-  properties: { SPLATFLOW_VOCAB_TREE_PATH: { type: 'string', nullable: true } },
+  properties: {
+    SPLATFLOW_VOCAB_TREE_PATH: {
+      description:
+        "Vocabulary tree for loop detection the image provides (`colmap.Dockerfile` bakes one in); a request's `vocab_tree_path` wins.",
+      type: 'string',
+      nullable: true,
+    },
+  },
   required: [],
 };
 

@@ -3,7 +3,7 @@
 
 Alone, it prints where a step's time goes (ms per step by phase, from a run with densification at the preview
 preset's interval and the count held at N by the cap) and one JSON line with steps/s and CPU seconds per step (the
-figures the README quotes). With `--against` another checkout's bench (e.g. a worktree of an older commit) runs
+figures docs/training.md quotes). With `--against` another checkout's bench (e.g. a worktree of an older commit) runs
 interleaved with this one, R rounds each, and the ratio of the medians is printed: on a shared machine only a ratio
 measured in one run means anything."""
 

@@ -40,7 +40,7 @@ _MCMC = {"strategy": "mcmc", "init_opacity": 0.5, "init_scale": 0.1, "opacity_re
 
 
 PRESETS = {
-    # CPU, local runs: small images, few Gaussians, short schedule (see README for the measured time). On the
+    # CPU, local runs: small images, few Gaussians, short schedule (docs/training.md has the measured time). On the
     # watch orbit, 600 steps left 3k blurred blobs (held-out 23.4 dB); with the numba rasterizer 2000 steps and a
     # 30k cap gave 25.90 dB, and 1500 steps with a 15k cap 25.76 dB in less than half the time (main @ 928b7a6:
     # 24.2–25.1 dB at 2000 steps and 30k).

@@ -17,7 +17,7 @@ export interface RunChoices {
 }
 
 /**
- * Sized for a 2-core CPU (figures in the README): frames and COLMAP at 640 px. 48 frames are the
+ * Sized for a 2-core CPU (figures in docs/reconstruct.md): frames and COLMAP at 640 px. 48 frames are the
  * aim, but the frames stage takes more where the camera's travel needs them to keep overlap (room.mp4:
  * ~104), up to a ceiling of 160; 6 sequential neighbours per frame are then enough at that spacing and
  * keep matching within the sfm budget. train runs its own `preview` preset (1500 steps at 256 px, up

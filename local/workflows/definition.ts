@@ -1,6 +1,6 @@
 /**
  * Loads a Workflows definition and checks, before anything runs, that it uses only the supported
- * subset (see README, "The local runtime"). Every problem names the subworkflow, the step and the
+ * subset (docs/workflows-subset.md). Every problem names the subworkflow, the step and the
  * construct, so an unsupported definition never half-runs.
  */
 import { parse as parseYaml } from 'yaml';

@@ -163,7 +163,7 @@ describe('filter rules', () => {
 });
 
 describe('image scores', () => {
-  it('Laplacian variance agrees with libvips convolving in 16 bits (the NOTES recipe)', async () => {
+  it('Laplacian variance agrees with libvips convolving in 16 bits (the docs/machine-notes.md recipe)', async () => {
     const image = sharp(WATCH_PHOTO(5)).resize(360, 480).greyscale();
     const { data, info } = await image.clone().raw().toBuffer({ resolveWithObject: true });
     const ours = laplacianVariance({ data, width: info.width, height: info.height });

@@ -1,6 +1,6 @@
 /**
  * Debian's headless Chromium driven by playwright-core (which downloads no browser): the flags
- * NOTES.md found to work on these machines (SwiftShader WebGL, no sandbox as root, no background
+ * docs/machine-notes.md found to work on these machines (SwiftShader WebGL, no sandbox as root, no background
  * traffic). `local/setup` installs the `chromium` package.
  */
 import { chromium, type Browser } from 'playwright-core';

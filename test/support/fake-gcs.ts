@@ -1,6 +1,6 @@
 /**
  * A loopback server speaking the part of the Cloud Storage JSON API that `@google-cloud/storage`
- * uses for our Storage interface (NOTES lists the calls): object metadata, media download,
+ * uses for our Storage interface (docs/machine-notes.md lists the calls): object metadata, media download,
  * listing with prefix/delimiter/paging, multipart and resumable uploads, delete. Objects live in
  * memory. Answers carry `md5Hash`/`crc32c` (base64) as GCS does, because the client checks
  * them and deletes an upload it believes corrupt.
