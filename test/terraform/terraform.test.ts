@@ -17,7 +17,7 @@ import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { loadIngressConfig } from '../../functions/ingress/config.js';
+import { loadIngressConfig } from '../../functions/config/service.js';
 import { createLogger } from '../../lib/log.js';
 import {
   type Body,

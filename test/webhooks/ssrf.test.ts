@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../../lib/config.js';
-import { loadIngressConfig } from '../../functions/ingress/config.js';
+import { loadIngressConfig } from '../../functions/config/service.js';
 import {
   blockedAddress,
   checkWebhookUrl,

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import type { RequestRecord } from '../../functions/records/record.js';
-import { uploadRequestId } from '../../functions/ingress/upload.js';
+import { uploadRequestId } from '../../functions/request-api/upload.js';
 import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';
@@ -29,7 +29,7 @@ before(async () => {
     UPLOAD_MAX_BYTES: String(100 * 1024 * 1024),
     UPLOAD_MAX_DURATION_SECONDS: '300',
     AUTO_DISPATCH: 'false',
-    // Status objects beside the uploads (test/ingress/upload-status.test.ts follows them) go here.
+    // Status objects beside the uploads (test/request-api/upload-status.test.ts follows them) go here.
     STORAGE_EMULATOR_HOST: gcs.url,
   });
   db = new Firestore({ projectId: 'splatflow-test' });

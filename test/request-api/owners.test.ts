@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
-import { callerScope } from '../../functions/ingress/scope.js';
-import { uploadRequestId } from '../../functions/ingress/upload.js';
+import { callerScope } from '../../functions/request-api/scope.js';
+import { uploadRequestId } from '../../functions/request-api/upload.js';
 import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';
@@ -49,7 +49,7 @@ before(async () => {
     OUTPUT_PREFIX: 'gs://splatflow-results/requests/',
     SIGNING_KEY_FILE: key.file,
     AUTO_DISPATCH: 'false',
-    // Upload status objects are test/ingress/upload-status.test.ts's; here no storage API answers.
+    // Upload status objects are test/request-api/upload-status.test.ts's; here no storage API answers.
     UPLOAD_STATUS_OBJECTS: 'false',
   });
   db = new Firestore({ projectId: 'splatflow-test' });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
-import { callerScope } from '../../functions/ingress/scope.js';
+import { callerScope } from '../../functions/request-api/scope.js';
 import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call, until } from '../support/http.js';
