@@ -23,7 +23,7 @@ import { queueRoutes } from './queue/routes.js';
 import { queueScripts } from './queue/scripts.js';
 import { QueueService } from './queue/service.js';
 import { Lifecycle } from './records/lifecycle.js';
-import type { RequestRecord } from './records/record.js';
+import type { RequestRecord } from './records/request-record.js';
 import { openFirestore, RequestStore } from './records/store.js';
 import { connectRedis } from './redis/connection.js';
 import { discoverRedis } from './redis/discovery.js';

@@ -22,7 +22,7 @@ import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
 import { createPrivateKey } from 'node:crypto';
 import { loadDefinitions, workflowWorstCaseSeconds, type JobDefinitions } from './jobs/definitions.js';
-import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './runtime.js';
+import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './reconstruct-workflow.js';
 
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
 const FUNCTIONS_ENTRY = resolve(REPOSITORY, 'dist/functions/index.js');

@@ -10,10 +10,10 @@
  */
 import pRetry from 'p-retry';
 import type { Logger } from '../../lib/log.js';
-import type { LeasedRequest } from '../queue/record.js';
+import type { LeasedRequest } from '../queue/redis-hash.js';
 import type { StageError } from '../queue/schemas.js';
 import type { QueueService } from '../queue/service.js';
-import { applyExecution, applyRelease, type RequestRecord } from '../records/record.js';
+import { applyExecution, applyRelease, type RequestRecord } from '../records/request-record.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import type { RequestStore } from '../records/store.js';
 import { workflowArgument } from './argument.js';

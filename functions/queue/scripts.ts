@@ -7,7 +7,16 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RedisClient } from '../redis/connection.js';
 
-const SCRIPT_NAMES = ['enqueue', 'next', 'expire', 'update', 'stats', 'release', 'gate', 'relet'] as const;
+const SCRIPT_NAMES = [
+  'enqueue',
+  'lease-next',
+  'expire-leases',
+  'set-status',
+  'stats',
+  'requeue-unstarted',
+  'gate',
+  'resize-lease',
+] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
 
 interface Script {

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisConnection } from '../redis/connection.js';
-import { hashToLeasedRequest, hashToRequest, pairsToHash, type LeasedRequest, type QueueRequest } from './record.js';
+import { hashToLeasedRequest, hashToRequest, pairsToHash, type LeasedRequest, type QueueRequest } from './redis-hash.js';
 import type { QueueScripts } from './scripts.js';
 import {
   DEFAULT_PRIORITY,
@@ -120,7 +120,7 @@ export class QueueService {
   ): Promise<{ request?: LeasedRequest; expired: ExpiredLease[] }> {
     const k = this.keys;
     const reply = (await this.run(
-      'next',
+      'lease-next',
       [k.queue, k.leases, k.counts, k.finished],
       [
         k.request,
@@ -139,7 +139,7 @@ export class QueueService {
   async update(requestId: string, body: UpdateBody, leaseSeconds = this.settings.leaseSeconds): Promise<UpdateResult> {
     const k = this.keys;
     const reply = (await this.run(
-      'update',
+      'set-status',
       [k.request + requestId, k.queue, k.leases, k.counts, k.finished],
       [
         requestId,
@@ -171,7 +171,7 @@ export class QueueService {
   ): Promise<Exclude<UpdateResult, { kind: 'ok' }> | { kind: 'ok' }> {
     const k = this.keys;
     const [outcome, current] = (await this.run(
-      'release',
+      'requeue-unstarted',
       [k.request + requestId, k.queue, k.leases, k.counts],
       [requestId, leaseId, JSON.stringify(error)],
     )) as [string, string | undefined];
@@ -188,7 +188,7 @@ export class QueueService {
   ): Promise<Exclude<UpdateResult, { kind: 'ok' }> | { kind: 'ok' }> {
     const k = this.keys;
     const [outcome, detail] = (await this.run(
-      'relet',
+      'resize-lease',
       [k.request + requestId, k.leases],
       [requestId, leaseId, String(leaseSeconds * 1000)],
     )) as [string, string];
@@ -200,7 +200,7 @@ export class QueueService {
   async expireLeases(): Promise<ExpiredLease[]> {
     const k = this.keys;
     const reply = await this.run(
-      'expire',
+      'expire-leases',
       [k.queue, k.leases, k.counts, k.finished],
       [k.request, String(this.settings.maxAttempts), String(this.settings.retentionSeconds)],
     );

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ARGUMENT_LIMIT_BYTES, argumentBytes, workflowArgument } from '../dispatch/argument.js';
 import { HttpError } from '../http/errors.js';
-import type { RequestRecord } from '../records/record.js';
+import type { RequestRecord } from '../records/request-record.js';
 
 export function refuseOversizedArgument(
   request: Pick<RequestRecord, 'input' | 'params'> & { request_id?: string },

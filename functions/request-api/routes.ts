@@ -12,7 +12,7 @@ import { httpHandler } from '../http/handler.js';
 import { idempotencyKey } from '../http/idempotency.js';
 import { assertStorable } from '../records/firestore-safe.js';
 import type { Lifecycle } from '../records/lifecycle.js';
-import { newRecord, type Origin, type RequestRecord } from '../records/record.js';
+import { newRecord, type Origin, type RequestRecord } from '../records/request-record.js';
 import type { RequestStore } from '../records/store.js';
 import type { SignUrl } from '../storage/signed-urls.js';
 import { checkWebhookUrl, WebhookRefused, type WebhookPolicy } from '../webhooks/ssrf.js';

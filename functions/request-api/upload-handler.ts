@@ -3,7 +3,7 @@ import type { CloudEvent } from '@google-cloud/functions-framework';
 import { Ajv } from 'ajv';
 import type { Logger } from '../../lib/log.js';
 import type { Lifecycle } from '../records/lifecycle.js';
-import { newRecord, type UploadRef } from '../records/record.js';
+import { newRecord, type UploadRef } from '../records/request-record.js';
 import type { RequestStore } from '../records/store.js';
 import type { StatusObjects } from '../uploads/status-object.js';
 import { storageObjectSchema } from './schemas.js';

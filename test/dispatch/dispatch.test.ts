@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import { createClient } from 'redis';
-import type { RequestRecord } from '../../functions/records/record.js';
+import type { RequestRecord } from '../../functions/records/request-record.js';
 import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';

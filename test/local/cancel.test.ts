@@ -13,7 +13,7 @@ import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
 import { createLogger } from '../../lib/log.js';
-import type { RequestRecord } from '../../functions/records/record.js';
+import type { RequestRecord } from '../../functions/records/request-record.js';
 import { loadDefinitions } from '../../local/jobs/definitions.js';
 import { startStack, type Stack } from '../../local/stack.js';
 import { call } from '../support/http.js';

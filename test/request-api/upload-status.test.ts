@@ -17,7 +17,7 @@ import { createLogger } from '../../lib/log.js';
 import { testStageDefinitions } from '../support/stage-definitions.js';
 import { startStack, type Stack } from '../../local/stack.js';
 import { StatusObjects, type UploadStatus } from '../../functions/uploads/status-object.js';
-import { newRecord, type RequestRecord } from '../../functions/records/record.js';
+import { newRecord, type RequestRecord } from '../../functions/records/request-record.js';
 import { call } from '../support/http.js';
 
 const BUCKET = 'splatflow-local';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
-import type { RequestRecord } from '../../functions/records/record.js';
+import type { RequestRecord } from '../../functions/records/request-record.js';
 import { uploadRequestId } from '../../functions/request-api/upload.js';
 import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';

@@ -12,7 +12,7 @@ import {
   START_HEADROOM_SECONDS,
   workflowWorstCaseSeconds,
 } from '../../local/jobs/definitions.js';
-import { reconstructInterpreter, workflowEnv } from '../../local/runtime.js';
+import { reconstructInterpreter, workflowEnv } from '../../local/reconstruct-workflow.js';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';

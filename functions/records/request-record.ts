@@ -4,7 +4,7 @@
  * check the rules without a database.
  */
 import { randomUUID } from 'node:crypto';
-import type { QueueRequest } from '../queue/record.js';
+import type { QueueRequest } from '../queue/redis-hash.js';
 import { DEFAULT_PRIORITY, type StageError, type Status, type UpdateBody } from '../queue/schemas.js';
 
 /** How a request came in: an authenticated call, an upload event, or the internal queue API. */

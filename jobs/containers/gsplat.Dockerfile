@@ -1,5 +1,5 @@
 # The train and mesh stages on a GPU: gsplat's CUDA rasterizer behind the same code as the CPU path.
-# Built from the repository root: docker build -f jobs/images/gsplat.Dockerfile .
+# Built from the repository root: docker build -f jobs/containers/gsplat.Dockerfile .
 # CUDA no newer than the driver Cloud Run's L4 GPUs have: 535.216.03, CUDA 12.2
 # (https://cloud.google.com/run/docs/configuring/jobs/gpu, "Supported GPU types"); torch's cu121 build matches.
 # gsplat is compiled here from a pinned commit for the L4's architecture (sm_89) rather than taken from its

@@ -1,7 +1,7 @@
 # The sfm stage: COLMAP (CUDA SIFT extraction and matching) and GLOMAP (global mapper), built at pinned
 # versions, with Node 22 (the functions' runtime) to run dist/jobs/run-stage.js, and a vocabulary tree for sequential matching's loop
 # detection baked in at a pinned sha256. Build from the repository root:
-#   docker build -f jobs/images/colmap.Dockerfile \
+#   docker build -f jobs/containers/colmap.Dockerfile \
 #     --build-arg VOCAB_TREE_SHA256=<sha256 of the file at VOCAB_TREE_URL> -t colmap .
 # Not built in CI (no Docker, no GPU there); the same stage code runs locally on Debian's CPU colmap.
 # CUDA no newer than the driver Cloud Run's L4 GPUs have: 535.216.03, CUDA 12.2

@@ -1,6 +1,6 @@
 # The GPU image of the depth stage: Node 22 (the functions' runtime), onnxruntime-node with its CUDA 12 provider, and the
 # Depth-Anything-V2-Small ONNX model baked in at a pinned sha256.
-#   docker build -f jobs/images/node-cuda.Dockerfile \
+#   docker build -f jobs/containers/node-cuda.Dockerfile \
 #     --build-arg DEPTH_MODEL_SHA256=<sha256 of the file at DEPTH_MODEL_URL> -t splatflow-node-cuda .
 #
 # Model licence: Depth-Anything-V2-Small is Apache-2.0. The Base and Large checkpoints are

