@@ -13,10 +13,10 @@ import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../lib/log.js';
 // The tests' helpers already start a private redis-server and Firestore emulator on free loopback ports,
 // and serve function targets through the Functions Framework's own server.
-import { freePort } from '../test/support/ports.js';
-import { startFirestore } from '../test/support/firestore-emulator.js';
+import { freePort } from './services/ports.js';
+import { startFirestore } from './services/firestore-emulator.js';
 import { serveFunctions } from '../test/support/functions.js';
-import { startRedis } from '../test/support/redis-server.js';
+import { startRedis } from './services/redis-server.js';
 import { writeSigningKey } from '../test/support/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';

@@ -7,7 +7,7 @@ import { createLogger } from '../../lib/log.js';
 import { connectRedis, type RedisClient } from '../../functions/redis/connection.js';
 import { queueScripts } from '../../functions/queue/scripts.js';
 import { QueueService } from '../../functions/queue/service.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../local/services/redis-server.js';
 
 const OPERATIONS = Number(process.env.BENCH_OPERATIONS ?? 20000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);

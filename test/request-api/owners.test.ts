@@ -9,11 +9,11 @@ import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import { callerScope } from '../../functions/request-api/scope.js';
 import { uploadRequestId } from '../../functions/request-api/upload.js';
-import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
+import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call } from '../support/http.js';
 import { startIdTokenIssuer, type IdTokenIssuer } from '../support/id-tokens.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 import { validV4Signature, writeSigningKey } from '../support/signing-key.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 

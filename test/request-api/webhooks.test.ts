@@ -8,10 +8,10 @@ import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
-import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
+import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
 import { serveFunctions, type ServedFunctions } from '../support/functions.js';
 import { call, until } from '../support/http.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 
 const WEBHOOK_SECRET = 'webhook-secret-for-tests-0123456789';

@@ -6,8 +6,8 @@
 import type { Server } from 'node:http';
 import { after, before } from 'node:test';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
-import { startFirestore, type FirestoreEmulator } from './firestore-emulator.js';
-import { startRedis, type RedisServer } from './redis-server.js';
+import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
+import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 
 export interface ServedFunctions {
   url(target: string): string;
