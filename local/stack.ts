@@ -11,13 +11,11 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../lib/log.js';
-// The tests' helpers already start a private redis-server and Firestore emulator on free loopback ports,
-// and serve function targets through the Functions Framework's own server.
 import { freePort } from './services/ports.js';
 import { startFirestore } from './services/firestore-emulator.js';
-import { serveFunctions } from '../test/support/functions.js';
+import { serveFunctions } from './services/functions.js';
 import { startRedis } from './services/redis-server.js';
-import { writeSigningKey } from '../test/support/signing-key.js';
+import { writeSigningKey } from './services/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
 import { createPrivateKey } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * A Firestore emulator for one test file: `@firestore-emulator/server` (the real Firestore gRPC
+ * A Firestore emulator (the local stack's, or one test file's): `@firestore-emulator/server` (the real Firestore gRPC
  * protocol, in memory) on a free loopback port. The official client reaches it through
  * FIRESTORE_EMULATOR_HOST.
  */
@@ -17,7 +17,7 @@ export interface FirestoreEmulator {
 
 export async function startFirestore(): Promise<FirestoreEmulator> {
   const emulator = new FirestoreServer();
-  // Its own start() binds 0.0.0.0; tests stay on loopback, so bind its gRPC server here instead,
+  // Its own start() binds 0.0.0.0; everything here stays on loopback, so bind its gRPC server here instead,
   // with the grpc-js copy the emulator itself uses.
   const grpc = createRequire(createRequire(import.meta.url).resolve('@firestore-emulator/server'))('@grpc/grpc-js') as {
     ServerCredentials: { createInsecure(): unknown };

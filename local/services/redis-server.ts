@@ -1,6 +1,6 @@
 /**
- * A private redis-server for one test file: free loopback port, no persistence, stopped after.
- * Tests never touch a server somebody else started.
+ * A private redis-server (the local stack's, or one test file's): free loopback port, no persistence,
+ * stopped after. Nothing here touches a server somebody else started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';

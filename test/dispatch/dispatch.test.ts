@@ -8,8 +8,8 @@ import { Firestore } from '@google-cloud/firestore';
 import { createClient } from 'redis';
 import type { RequestRecord } from '../../functions/records/request-record.js';
 import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import { call } from '../../local/json-http.js';
 import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 

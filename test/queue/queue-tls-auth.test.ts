@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../lib/log.js';
 import { connectRedis, RedisUnavailableError } from '../../functions/redis/connection.js';
 import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import { call } from '../../local/json-http.js';
 import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 
 // Memorystore in production: in-transit TLS with its own CA, and an AUTH string; the functions

@@ -10,11 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
 import { callerScope } from '../../functions/request-api/scope.js';
 import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call, until } from '../support/http.js';
+import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import { call } from '../../local/json-http.js';
+import { until } from '../support/http.js';
 import { startIdTokenIssuer, type IdTokenIssuer } from '../support/id-tokens.js';
 import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
-import { validV4Signature, writeSigningKey } from '../support/signing-key.js';
+import { writeSigningKey } from '../../local/services/signing-key.js';
+import { validV4Signature } from '../support/signing-key.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 
 const WEBHOOK_SECRET = 'webhook-secret-for-tests-0123456789';

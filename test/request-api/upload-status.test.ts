@@ -18,7 +18,7 @@ import { testStageDefinitions } from '../support/stage-definitions.js';
 import { startStack, type Stack } from '../../local/stack.js';
 import { StatusObjects, type UploadStatus } from '../../functions/uploads/status-object.js';
 import { newRecord, type RequestRecord } from '../../functions/records/request-record.js';
-import { call } from '../support/http.js';
+import { call } from '../../local/json-http.js';
 
 const BUCKET = 'splatflow-local';
 const log = createLogger({ level: 'ERROR' });

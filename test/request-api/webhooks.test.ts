@@ -9,8 +9,9 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call, until } from '../support/http.js';
+import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import { call } from '../../local/json-http.js';
+import { until } from '../support/http.js';
 import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 

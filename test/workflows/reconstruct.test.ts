@@ -17,7 +17,7 @@ import { RECONSTRUCT_PATH, reconstructInterpreter, stagesNamed } from '../../loc
 import { WorkflowError } from '../../local/workflows/errors.js';
 import { readFileSync } from 'node:fs';
 import { serveWithStores } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { call } from '../../local/json-http.js';
 import { recordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 
 const STAGE_PROGRAM = fileURLToPath(new URL('./fixtures/stage.js', import.meta.url));
