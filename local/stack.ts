@@ -82,7 +82,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const definitions = options.definitions ?? loadDefinitions();
     // The status URL goes into the functions' configuration (and the upload status objects) before they serve.
     const statusPort = await freePort();
-    // What the functions read: the local services, and the names the ingress config reads.
+    // What the functions read: the local services, and the names functions/config/service.ts reads.
     const served = await serveFunctions(
       targets.map(({ target }) => target),
       {

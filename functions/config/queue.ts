@@ -1,3 +1,4 @@
+/** The queue's settings, read from the environment: the Redis connection, leases, attempts, retention, log level. */
 import type { JSONSchemaType } from 'ajv';
 import { loadConfig } from '../../lib/config.js';
 import { SEVERITIES, type Severity } from '../../lib/log.js';

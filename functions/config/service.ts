@@ -1,9 +1,12 @@
-/** Configuration of the ingress, records and dispatch functions (beside the queue's own). */
+/**
+ * The functions' settings, read from the environment: auth, admission, uploads, outputs, webhooks,
+ * workflows and dispatch (the queue's and Redis's are queue.ts's).
+ */
 import type { JSONSchemaType } from 'ajv';
 import { ConfigError, loadConfig } from '../../lib/config.js';
 import { LOCATIONS_PATTERN } from '../../lib/locations.js';
 
-export interface IngressConfig {
+export interface ServiceConfig {
   GOOGLE_CLOUD_PROJECT: string;
   AUTH_MODE: 'google' | 'local';
   AUTH_AUDIENCE?: string;
@@ -40,7 +43,7 @@ export interface IngressConfig {
   RECONCILE_BATCH: number;
 }
 
-const schema: JSONSchemaType<IngressConfig> = {
+const schema: JSONSchemaType<ServiceConfig> = {
   type: 'object',
   required: [
     'GOOGLE_CLOUD_PROJECT',
@@ -110,7 +113,7 @@ const schema: JSONSchemaType<IngressConfig> = {
   },
 };
 
-export function loadIngressConfig(env: Record<string, string | undefined> = process.env): IngressConfig {
+export function loadServiceConfig(env: Record<string, string | undefined> = process.env): ServiceConfig {
   const config = loadConfig(schema, env);
   const [uploads, status] = [config.UPLOADS_PREFIX, config.UPLOAD_STATUS_PREFIX];
   // A status object under the uploads prefix would itself be an upload (and start a request).
@@ -125,5 +128,5 @@ export function loadIngressConfig(env: Record<string, string | undefined> = proc
 }
 
 /** `WEBHOOK_ALLOW_HOSTS` as the `host:port` entries the webhook check compares (lower case). */
-export const webhookAllowList = (config: IngressConfig): string[] =>
+export const webhookAllowList = (config: ServiceConfig): string[] =>
   config.WEBHOOK_ALLOW_HOSTS?.toLowerCase().split(',') ?? [];

@@ -4,8 +4,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisConnection } from '../redis/connection.js';
-import { hashToLeasedRequest, hashToRequest, pairsToHash, type LeasedRequest, type QueueRequest } from './redis-hash.js';
-import type { QueueScripts } from './scripts.js';
+import { redisScripts, type RedisScripts } from '../redis/scripts.js';
+import {
+  hashToLeasedRequest,
+  hashToRequest,
+  pairsToHash,
+  type LeasedRequest,
+  type QueueRequest,
+} from './redis-hash.js';
 import {
   DEFAULT_PRIORITY,
   MAX_PRIORITY,
@@ -54,12 +60,24 @@ function expiredPairs(flat: unknown): ExpiredLease[] {
   }));
 }
 
+/** Every change to the queue is one of these scripts (`lua/<name>.lua`), atomic in Redis. */
+const QUEUE_SCRIPTS = [
+  'enqueue',
+  'lease-next',
+  'expire-leases',
+  'set-status',
+  'stats',
+  'requeue-unstarted',
+  'resize-lease',
+] as const;
+type QueueScript = (typeof QUEUE_SCRIPTS)[number];
+
 export class QueueService {
   private readonly keys;
+  private readonly scripts: RedisScripts<QueueScript>;
 
   constructor(
     private readonly redis: RedisConnection,
-    private readonly scripts: QueueScripts,
     private readonly settings: QueueSettings,
   ) {
     // One hash tag keeps every key of the queue in one slot, as scripts on a cluster require.
@@ -72,10 +90,12 @@ export class QueueService {
       seq: base + 'seq',
       finished: base + 'finished',
     };
-    redis.onReady((client) => scripts.load(client));
+    this.scripts = redisScripts(redis, new URL('./lua/', import.meta.url), QUEUE_SCRIPTS, [
+      new URL('./lua/common.lua', import.meta.url),
+    ]);
   }
 
-  private async run(name: Parameters<QueueScripts['run']>[1], keys: string[], args: string[]): Promise<unknown> {
+  private async run(name: QueueScript, keys: string[], args: string[]): Promise<unknown> {
     return this.redis.run((client) => this.scripts.run(client, name, keys, args));
   }
 

@@ -1,24 +1,27 @@
 /**
  * The admission gate: deduplication, then the per-caller sliding-window rate limit, in one atomic
- * Lua step in Redis (`queue/lua/gate.lua`). Identical retries (the same body, or the same
+ * Lua step in Redis (`lua/admit.lua`). Identical retries (the same body, or the same
  * Idempotency-Key, within the dedup window) get the first call's answer and are never counted,
  * so a burst of retries of one request is answered, not refused with 429.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { HttpError } from '../http/errors.js';
-import type { QueueScripts } from '../queue/scripts.js';
 import type { RedisConnection } from '../redis/connection.js';
+import { redisScripts, type RedisScripts } from '../redis/scripts.js';
 import type { DedupAnswer } from './dedup.js';
 
 export type GateDecision =
   { kind: 'first' | 'duplicate'; answer: DedupAnswer } | { kind: 'limited'; retryAfterSeconds: number };
 
 export class AdmissionGate {
+  private readonly scripts: RedisScripts<'admit'>;
+
   constructor(
     private readonly redis: RedisConnection,
-    private readonly scripts: QueueScripts,
     private readonly settings: { keyPrefix: string; limit: number; windowMs: number; dedupWindowSeconds: number },
-  ) {}
+  ) {
+    this.scripts = redisScripts(redis, new URL('./lua/', import.meta.url), ['admit']);
+  }
 
   /** `dedupKey` scopes the call (dedup.ts); `fresh` is the answer a first call gets. */
   async pass(caller: string, dedupKey: string, fresh: DedupAnswer): Promise<GateDecision> {
@@ -41,7 +44,7 @@ export class AdmissionGate {
     return (await this.redis.run((client) =>
       this.scripts.run(
         client,
-        'gate',
+        'admit',
         [`${prefix}:${dedupKey}`, rateKey],
         [
           fresh,

@@ -1,5 +1,5 @@
 /**
- * The ingress HTTP functions: `trigger` (POST /trigger-reconstruction), `preprocessVideo`
+ * The request API's HTTP functions: `trigger` (POST /trigger-reconstruction), `preprocessVideo`
  * (POST /preprocess-video) and `status` (GET /status?callback_token=…).
  */
 import type { Request, Response } from '@google-cloud/functions-framework';

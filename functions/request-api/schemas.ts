@@ -1,4 +1,4 @@
-/** External inputs of the ingress functions; TS types are derived from these schemas. */
+/** External inputs of the request API's functions; TS types are derived from these schemas. */
 import type { JSONSchemaType } from 'ajv';
 import { enqueueSchema, idPattern } from '../queue/schemas.js';
 

@@ -1,3 +1,5 @@
+-- Expire leases: every PROCESSING request whose lease ran out goes back to QUEUED, or to FAILED after
+-- max_attempts.
 -- KEYS: queue, leases, counts, finished
 -- ARGV: request key prefix, max_attempts, retention_s
 -- Returns id, outcome pairs for every lease that had run out.

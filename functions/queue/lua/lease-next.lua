@@ -1,7 +1,8 @@
+-- Lease the next request: QUEUED -> PROCESSING for the highest-priority, oldest request, under a new lease.
+-- Expires stale leases first, and takes nothing while max_processing requests are PROCESSING already
+-- (so concurrent callers never exceed it).
 -- KEYS: queue, leases, counts, finished
 -- ARGV: request key prefix, lease_ms, lease_id, max_attempts, retention_s, max_processing ('' = no cap)
--- Expires stale leases, then takes the highest-priority, oldest QUEUED request and leases it,
--- unless max_processing requests are PROCESSING already (so concurrent callers never exceed it).
 -- Returns { expired (id, outcome pairs), request fields (HGETALL) or empty }.
 local now = now_ms()
 local prefix = ARGV[1]

@@ -1,8 +1,8 @@
+-- Requeue an unstarted request: PROCESSING -> QUEUED at its original place, for a request whose work never
+-- started (its workflow execution could not be created), by the holder of its lease only. The attempt counts:
+-- a start that keeps failing must end after the most attempts, not be tried forever.
 -- KEYS: request, queue, leases, counts
 -- ARGV: id, lease_id, error_json
--- A PROCESSING request whose work never started (its workflow execution could not be created)
--- goes back to its original place in the queue. The attempt counts: a start that keeps failing
--- must end after the most attempts, not be tried forever.
 -- Returns { 'OK' } or { reason, current_status }.
 local key = KEYS[1]
 local fields, refusal = held(key, ARGV[2], 'priority', 'seq')

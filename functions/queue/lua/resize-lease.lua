@@ -1,8 +1,8 @@
+-- Resize a lease: a PROCESSING request's lease (and every renewal after it) gets a new length, for the holder
+-- of the lease only. The dispatcher takes a request under a short lease and lengthens it to a whole
+-- workflow's once the execution exists.
 -- KEYS: request, leases
 -- ARGV: id, lease_id, lease_ms
--- Changes the length of a PROCESSING request's lease (and so of every renewal after it), for
--- the holder of the lease only: the dispatcher takes a request under a short lease and lengthens
--- it to a whole workflow's once the execution exists.
 -- Returns { 'OK', lease_expires_at } or { reason, current_status }.
 local key = KEYS[1]
 local fields, refusal = held(key, ARGV[2])

@@ -1,7 +1,10 @@
+-- Set the status: a legal transition (QUEUED -> PROCESSING | CANCELLED; PROCESSING -> PROCESSING (a progress
+-- report, renewing the lease) | COMPLETED | FAILED | CANCELLED), with stage, progress, error and outputs. When a
+-- lease is expected, only its holder may make it.
 -- KEYS: request, queue, leases, counts, finished
 -- ARGV: id, status, stage, progress, error_json, outputs_json, default lease_ms, expected_lease_id,
---       new_lease_id, retention_s
--- Empty strings mean "not given". Returns { 'OK', fields } or { reason, current_status }.
+--       new_lease_id, retention_s (empty strings mean "not given")
+-- Returns { 'OK', fields (HGETALL) } or { reason, current_status }.
 local key = KEYS[1]
 local id = ARGV[1]
 local target = ARGV[2]

@@ -1,9 +1,9 @@
+-- Admit a call (the admission gate, functions/request-api/gate.ts), deduplication first: a repeat of a call
+-- inside the dedup window gets the first call's answer and does not count towards the rate limit; a new call
+-- is admitted (and claims the dedup key) only if fewer than `limit` were admitted in the last window_ms.
 -- KEYS: dedup key, rate window (sorted set of admitted call times)
 -- ARGV: fresh answer (JSON; '' for a call with nothing to deduplicate), dedup window_s, limit, window_ms,
 --       member (unique per call)
--- Admission in one atomic step, deduplication first: a repeat of a call inside the dedup window
--- gets the first call's answer and does not count towards the rate limit; a new call is admitted
--- (and claims the dedup key) only if fewer than `limit` were admitted in the last window_ms.
 -- Returns { 'DUPLICATE', answer } | { 'FIRST', answer } | { 'LIMITED', ms until a slot frees }.
 local remember = ARGV[1] ~= ''
 if remember then
