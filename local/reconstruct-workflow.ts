@@ -1,5 +1,5 @@
 /**
- * Assembles the local runtime for `workflows/reconstruct.yaml`: the interpreter with http, the
+ * `workflows/reconstruct.yaml` assembled to run on this machine: the interpreter with http, the
  * storage connector on the local bucket and the jobs launcher, and the environment the deployed
  * workflow gets (project, region, queue URL, job prefix, stage timeouts from the job definitions).
  */
@@ -17,7 +17,7 @@ export const RECONSTRUCT_PATH = new URL('../../workflows/reconstruct.yaml', impo
 export const LOCAL_PROJECT = 'local-project';
 export const LOCAL_REGION = 'local-region';
 
-export interface ReconstructRuntime {
+export interface LocalWorkflowParts {
   definitions: JobDefinitions;
   bucket: LocalBucket;
   queueUrl: string;
@@ -33,26 +33,26 @@ export interface ReconstructRuntime {
   launcher?: JobsLauncher;
 }
 
-/** The jobs launcher for this runtime's definitions and bucket. */
-export function reconstructLauncher(runtime: ReconstructRuntime): JobsLauncher {
+/** The jobs launcher for these definitions and this bucket. */
+export function reconstructLauncher(parts: LocalWorkflowParts): JobsLauncher {
   return createLauncher({
-    definitions: runtime.definitions,
-    jobPrefix: runtime.jobPrefix ?? 'splatflow-',
-    cwd: runtime.cwd,
-    bucket: runtime.bucket,
-    log: runtime.log,
-    onExecution: runtime.onExecution,
+    definitions: parts.definitions,
+    jobPrefix: parts.jobPrefix ?? 'splatflow-',
+    cwd: parts.cwd,
+    bucket: parts.bucket,
+    log: parts.log,
+    onExecution: parts.onExecution,
   });
 }
 
 /** The environment variables the deployed workflow reads with sys.get_env. */
-export function workflowEnv(runtime: ReconstructRuntime): Record<string, string> {
+export function workflowEnv(parts: LocalWorkflowParts): Record<string, string> {
   return {
     GOOGLE_CLOUD_PROJECT_ID: LOCAL_PROJECT,
     GOOGLE_CLOUD_LOCATION: LOCAL_REGION,
-    QUEUE_URL: runtime.queueUrl,
-    JOB_PREFIX: runtime.jobPrefix ?? 'splatflow-',
-    STAGE_TIMEOUTS: JSON.stringify(runtime.stageTimeouts ?? connectorTimeouts(runtime.definitions)),
+    QUEUE_URL: parts.queueUrl,
+    JOB_PREFIX: parts.jobPrefix ?? 'splatflow-',
+    STAGE_TIMEOUTS: JSON.stringify(parts.stageTimeouts ?? connectorTimeouts(parts.definitions)),
   };
 }
 
@@ -72,21 +72,21 @@ export function stagesNamed(source: string): string[] {
 
 /** Loads the workflow, refusing it before anything runs if it names a stage with no job definition. */
 export function reconstructInterpreter(
-  runtime: ReconstructRuntime,
+  parts: LocalWorkflowParts,
   source = readFileSync(RECONSTRUCT_PATH, 'utf8'),
 ): Interpreter {
-  const undefinedStages = stagesNamed(source).filter((stage) => !(stage in runtime.definitions.stages));
+  const undefinedStages = stagesNamed(source).filter((stage) => !(stage in parts.definitions.stages));
   if (undefinedStages.length) {
     throw new UnsupportedError(`the workflow runs stages with no job definition: ${undefinedStages.join(', ')}`);
   }
   return Interpreter.load(source, {
-    env: workflowEnv(runtime),
-    log: runtime.log,
-    sleep: runtime.sleep,
+    env: workflowEnv(parts),
+    log: parts.log,
+    sleep: parts.sleep,
     calls: {
       ...httpCalls,
-      ...runtime.bucket.storageCalls(),
-      ...(runtime.launcher ?? reconstructLauncher(runtime)).calls,
+      ...parts.bucket.storageCalls(),
+      ...(parts.launcher ?? reconstructLauncher(parts)).calls,
     },
   });
 }

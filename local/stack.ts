@@ -121,15 +121,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     const queueUrl = url('queue');
     if (!queueUrl) throw new Error('functions/index.ts registers no queue function');
-    const runtime = {
+    const parts = {
       definitions,
       bucket,
       queueUrl,
       cwd: REPOSITORY,
       log: log.child({ component: 'workflow' }),
     };
-    const launcher = reconstructLauncher(runtime);
-    const reconstruct = reconstructInterpreter({ ...runtime, launcher });
+    const launcher = reconstructLauncher(parts);
+    const reconstruct = reconstructInterpreter({ ...parts, launcher });
     const api = await startLocalApi(
       {
         workflows: { reconstruct: (argument, { signal }) => reconstruct.run(argument, signal) },
