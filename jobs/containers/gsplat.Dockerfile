@@ -46,7 +46,7 @@ RUN pip3 install scipy==1.13.1 scikit-image==0.24.0 pillow==10.4.0 numba==0.60.0
 
 WORKDIR /app
 COPY jobs/__init__.py jobs/__init__.py
-COPY jobs/py jobs/py
+COPY jobs/runtime_py jobs/runtime_py
 COPY jobs/train jobs/train
 COPY jobs/mesh jobs/mesh
 # jobs/definitions.json runs `python3 jobs/train/main.py` or `python3 jobs/mesh/main.py` here.

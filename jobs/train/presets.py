@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping, get_type_hints
 
-from ..py.params import Param, validate
+from ..runtime_py.params import Param, validate
 
 
 def settable(

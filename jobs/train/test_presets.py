@@ -6,8 +6,8 @@ from __future__ import annotations
 import unittest
 from dataclasses import asdict, fields
 
-from ..py.params import Param
-from ..py.stage import Refused
+from ..runtime_py.params import Param
+from ..runtime_py.stage import Refused
 from .presets import PRESETS, SCHEMA, Settings, settings_from_params
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # A stage program: TEST_BEHAVIOUR says what its work does; a finished run writes its manifest.
 PROGRAM = """
 import os
-from jobs.py.stage import Refused, run
+from jobs.runtime_py.stage import Refused, run
 
 def main(ctx):
     behaviour = os.environ["TEST_BEHAVIOUR"]
