@@ -201,7 +201,7 @@ export async function composeFunctions(env: Record<string, string | undefined> =
       return { expired };
     }),
     /** Lets background work finish, then closes connections (tests, and a host that wants a clean shutdown). */
-    async shutdown(): Promise<void> {
+    shutdown: async (): Promise<void> => {
       while (background.size > 0) await Promise.allSettled([...background]);
       await Promise.all([redis.close(), firestore.terminate()]);
     },
