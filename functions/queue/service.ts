@@ -184,7 +184,7 @@ export class QueueService {
    * Returns a PROCESSING request whose work could not start to its place in the queue (the attempt
    * counts). Only the holder of its lease may do so.
    */
-  async release(
+  async requeueUnstarted(
     requestId: string,
     leaseId: string,
     error: StageError,
@@ -201,7 +201,7 @@ export class QueueService {
   }
 
   /** Sets the lease length of a PROCESSING request (this lease and every renewal); only its holder may. */
-  async relet(
+  async resizeLease(
     requestId: string,
     leaseId: string,
     leaseSeconds: number,

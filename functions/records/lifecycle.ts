@@ -139,7 +139,7 @@ export class Lifecycle {
     const lease = request.lease_id;
     if (recorded === 'CANCELLED') {
       // The queue cancels only QUEUED requests: hand it back first.
-      await this.queue.release(id, lease, { code: 'CANCELLED', message: 'the record says CANCELLED' });
+      await this.queue.requeueUnstarted(id, lease, { code: 'CANCELLED', message: 'the record says CANCELLED' });
       await this.queue.update(id, { status: 'CANCELLED' });
     } else if (recorded === 'COMPLETED') {
       await this.queue.update(id, { status: 'COMPLETED', lease_id: lease });
