@@ -13,6 +13,7 @@ COPY tsconfig.json ./
 COPY lib lib
 COPY functions functions
 COPY jobs jobs
+COPY local local
 COPY viewer viewer
 COPY test test
 RUN npm run build && npm prune --omit=dev
