@@ -33,7 +33,7 @@ import { deliverWebhook, endPayload } from './webhooks/webhook.js';
 
 export async function composeFunctions(env: Record<string, string | undefined> = process.env) {
   const queueConfig = loadQueueConfig(env);
-  const settings = loadServiceConfig(env);
+  const serviceConfig = loadServiceConfig(env);
   const log = createLogger({ level: queueConfig.LOG_LEVEL });
   answerFrameworkErrors(log);
   // REDIS_URL wins; otherwise the Memorystore instance is looked up once, at start-up.
@@ -56,38 +56,38 @@ export async function composeFunctions(env: Record<string, string | undefined> =
     maxAttempts: queueConfig.QUEUE_MAX_ATTEMPTS,
     retentionSeconds: queueConfig.QUEUE_RETENTION_SECONDS,
   });
-  const firestore = openFirestore(settings.GOOGLE_CLOUD_PROJECT);
+  const firestore = openFirestore(serviceConfig.GOOGLE_CLOUD_PROJECT);
   // Every record write updates its upload's status object (uploads only), from inside the store.
-  const statusObjects = settings.UPLOAD_STATUS_OBJECTS
+  const statusObjects = serviceConfig.UPLOAD_STATUS_OBJECTS
     ? new StatusObjects(
-        new Storage({ projectId: settings.GOOGLE_CLOUD_PROJECT }),
+        new Storage({ projectId: serviceConfig.GOOGLE_CLOUD_PROJECT }),
         {
-          prefix: settings.UPLOAD_STATUS_PREFIX,
-          statusUrl: settings.STATUS_URL,
-          outputPrefix: settings.OUTPUT_PREFIX,
+          prefix: serviceConfig.UPLOAD_STATUS_PREFIX,
+          statusUrl: serviceConfig.STATUS_URL,
+          outputPrefix: serviceConfig.OUTPUT_PREFIX,
         },
         log.child({ component: 'status-objects' }),
       )
     : undefined;
   const store = new RequestStore(firestore, statusObjects);
   const runner = workflowRunner({
-    projectId: settings.GOOGLE_CLOUD_PROJECT,
-    location: settings.WORKFLOW_LOCATION,
-    workflow: settings.WORKFLOW_NAME,
-    emulatorHost: settings.WORKFLOWS_EMULATOR_HOST,
+    projectId: serviceConfig.GOOGLE_CLOUD_PROJECT,
+    location: serviceConfig.WORKFLOW_LOCATION,
+    workflow: serviceConfig.WORKFLOW_NAME,
+    emulatorHost: serviceConfig.WORKFLOWS_EMULATOR_HOST,
   });
-  const inputLocations = parseLocations(settings.INPUT_LOCATIONS);
+  const inputLocations = parseLocations(serviceConfig.INPUT_LOCATIONS);
   const webhookPolicy: WebhookPolicy = {
     lookup: systemLookup,
-    allowHttp: settings.WEBHOOK_ALLOW_HTTP,
-    allowList: webhookAllowList(settings),
+    allowHttp: serviceConfig.WEBHOOK_ALLOW_HTTP,
+    allowList: webhookAllowList(serviceConfig),
   };
   const signing = {
-    projectId: settings.GOOGLE_CLOUD_PROJECT,
-    keyFile: settings.SIGNING_KEY_FILE,
-    ttlSeconds: settings.SIGNED_URL_TTL_SECONDS,
+    projectId: serviceConfig.GOOGLE_CLOUD_PROJECT,
+    keyFile: serviceConfig.SIGNING_KEY_FILE,
+    ttlSeconds: serviceConfig.SIGNED_URL_TTL_SECONDS,
   };
-  const jobs = jobExecutions({ emulatorHost: settings.RUN_EMULATOR_HOST });
+  const jobs = jobExecutions({ emulatorHost: serviceConfig.RUN_EMULATOR_HOST });
   /** Background work a function starts but does not wait for; tracked so shutdown can let it finish. */
   const background = new Set<Promise<unknown>>();
   function inBackground(what: string, work: () => Promise<unknown>): void {
@@ -99,10 +99,14 @@ export async function composeFunctions(env: Record<string, string | undefined> =
 
   function notifyEnd(record: RequestRecord): void {
     const url = record.webhook_url;
-    const secret = settings.WEBHOOK_SECRET;
+    const secret = serviceConfig.WEBHOOK_SECRET;
     if (!url || !secret) return;
     inBackground('webhook delivery', () =>
-      deliverWebhook(url, endPayload(record), { secret, retries: settings.WEBHOOK_RETRIES, policy: webhookPolicy }),
+      deliverWebhook(url, endPayload(record), {
+        secret,
+        retries: serviceConfig.WEBHOOK_RETRIES,
+        policy: webhookPolicy,
+      }),
     );
   }
 
@@ -131,42 +135,42 @@ export async function composeFunctions(env: Record<string, string | undefined> =
     cancelled: stopCancelled,
     // Off where workers take requests from the queue API (GET /next) themselves.
     kick: () => {
-      if (settings.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
+      if (serviceConfig.AUTO_DISPATCH) inBackground('dispatch', () => dispatcher.dispatch());
     },
   });
   const dispatcher = new Dispatcher(queue, store, lifecycle, runner, log, {
-    maxConcurrent: settings.MAX_CONCURRENT_RECONSTRUCTIONS,
-    startLeaseSeconds: settings.DISPATCH_START_LEASE_SECONDS,
-    leaseSeconds: settings.DISPATCH_LEASE_SECONDS,
-    startRetries: settings.DISPATCH_START_RETRIES,
-    retryDelayMs: settings.DISPATCH_RETRY_DELAY_MS,
+    maxConcurrent: serviceConfig.MAX_CONCURRENT_RECONSTRUCTIONS,
+    startLeaseSeconds: serviceConfig.DISPATCH_START_LEASE_SECONDS,
+    leaseSeconds: serviceConfig.DISPATCH_LEASE_SECONDS,
+    startRetries: serviceConfig.DISPATCH_START_RETRIES,
+    retryDelayMs: serviceConfig.DISPATCH_RETRY_DELAY_MS,
     maxAttempts: queueConfig.QUEUE_MAX_ATTEMPTS,
-    outputPrefix: settings.OUTPUT_PREFIX,
+    outputPrefix: serviceConfig.OUTPUT_PREFIX,
   });
 
   const admission = {
     identify: identifyCaller({
-      mode: settings.AUTH_MODE,
-      jwksUrl: settings.AUTH_JWKS_URL,
-      audience: settings.AUTH_AUDIENCE,
-      localHeader: settings.AUTH_LOCAL_HEADER,
+      mode: serviceConfig.AUTH_MODE,
+      jwksUrl: serviceConfig.AUTH_JWKS_URL,
+      audience: serviceConfig.AUTH_AUDIENCE,
+      localHeader: serviceConfig.AUTH_LOCAL_HEADER,
     }),
     gate: new AdmissionGate(redis, {
       keyPrefix: queueConfig.REDIS_KEY_PREFIX,
-      limit: settings.RATE_LIMIT_PER_MINUTE,
+      limit: serviceConfig.RATE_LIMIT_PER_MINUTE,
       windowMs: 60_000,
-      dedupWindowSeconds: settings.DEDUP_WINDOW_SECONDS,
+      dedupWindowSeconds: serviceConfig.DEDUP_WINDOW_SECONDS,
     }),
     lifecycle,
     log,
-    statusUrl: settings.STATUS_URL,
-    inputs: { mode: settings.AUTH_MODE, locations: inputLocations },
-    webhooks: { enabled: settings.WEBHOOK_SECRET !== undefined, policy: webhookPolicy },
-    outputPrefix: settings.OUTPUT_PREFIX,
+    statusUrl: serviceConfig.STATUS_URL,
+    inputs: { mode: serviceConfig.AUTH_MODE, locations: inputLocations },
+    webhooks: { enabled: serviceConfig.WEBHOOK_SECRET !== undefined, policy: webhookPolicy },
+    outputPrefix: serviceConfig.OUTPUT_PREFIX,
   };
 
   return {
-    queue: queueRoutes(queue, lifecycle, log, { outputPrefix: settings.OUTPUT_PREFIX }),
+    queue: queueRoutes(queue, lifecycle, log, { outputPrefix: serviceConfig.OUTPUT_PREFIX }),
     trigger: admissionRoute(admission, 'trigger', '/trigger-reconstruction'),
     preprocessVideo: admissionRoute(admission, 'preprocess', '/preprocess-video'),
     status: statusRoute({ store, log, sign: urlSigner(signing) }),
@@ -182,19 +186,19 @@ export async function composeFunctions(env: Record<string, string | undefined> =
       lifecycle,
       log,
       limits: {
-        uploadsPrefix: settings.UPLOADS_PREFIX,
-        maxBytes: settings.UPLOAD_MAX_BYTES,
-        maxDurationSeconds: settings.UPLOAD_MAX_DURATION_SECONDS,
+        uploadsPrefix: serviceConfig.UPLOADS_PREFIX,
+        maxBytes: serviceConfig.UPLOAD_MAX_BYTES,
+        maxDurationSeconds: serviceConfig.UPLOAD_MAX_DURATION_SECONDS,
       },
       statusObjects,
       // The trigger's webhook check, so one rule covers both ways a webhook arrives.
       checkWebhook: async (url) =>
-        settings.WEBHOOK_SECRET === undefined
+        serviceConfig.WEBHOOK_SECRET === undefined
           ? 'webhooks are not configured on this service'
           : webhookProblem(url, webhookPolicy),
     }),
     dispatch: scheduled(log, () => dispatcher.dispatch()),
-    reconcile: scheduled(log, () => reconcile({ store, queue, lifecycle, runner, log }, settings.RECONCILE_BATCH)),
+    reconcile: scheduled(log, () => reconcile({ store, queue, lifecycle, runner, log }, serviceConfig.RECONCILE_BATCH)),
     expireLeases: scheduled(log, async () => {
       const expired = await queue.expireLeases();
       await lifecycle.leasesExpired(expired);
