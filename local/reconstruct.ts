@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../lib/log.js';
-import { call } from '../test/support/http.js';
+import { call } from './json-http.js';
 import { outputPaths, runSummary } from './reconstruct/outputs.js';
 import { progressReporter, type ProgressEntry } from './reconstruct/progress.js';
 import {

@@ -11,18 +11,16 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createLogger, type Logger } from '../lib/log.js';
-// The tests' helpers already start a private redis-server and Firestore emulator on free loopback ports,
-// and serve function targets through the Functions Framework's own server.
-import { freePort } from '../test/support/ports.js';
-import { startFirestore } from '../test/support/firestore-emulator.js';
-import { serveFunctions } from '../test/support/functions.js';
-import { startRedis } from '../test/support/redis-server.js';
-import { writeSigningKey } from '../test/support/signing-key.js';
+import { freePort } from './services/ports.js';
+import { startFirestore } from './services/firestore-emulator.js';
+import { serveFunctions } from './services/functions.js';
+import { startRedis } from './services/redis-server.js';
+import { writeSigningKey } from './services/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
 import { createPrivateKey } from 'node:crypto';
 import { loadDefinitions, workflowWorstCaseSeconds, type JobDefinitions } from './jobs/definitions.js';
-import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './runtime.js';
+import { LOCAL_PROJECT, LOCAL_REGION, reconstructInterpreter, reconstructLauncher } from './reconstruct-workflow.js';
 
 const REPOSITORY = fileURLToPath(new URL('../../', import.meta.url));
 const FUNCTIONS_ENTRY = resolve(REPOSITORY, 'dist/functions/index.js');
@@ -84,7 +82,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const definitions = options.definitions ?? loadDefinitions();
     // The status URL goes into the functions' configuration (and the upload status objects) before they serve.
     const statusPort = await freePort();
-    // What the functions read: the local services, and the names the ingress config reads.
+    // What the functions read: the local services, and the names functions/config/service.ts reads.
     const served = await serveFunctions(
       targets.map(({ target }) => target),
       {
@@ -123,15 +121,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     const queueUrl = url('queue');
     if (!queueUrl) throw new Error('functions/index.ts registers no queue function');
-    const runtime = {
+    const parts = {
       definitions,
       bucket,
       queueUrl,
       cwd: REPOSITORY,
       log: log.child({ component: 'workflow' }),
     };
-    const launcher = reconstructLauncher(runtime);
-    const reconstruct = reconstructInterpreter({ ...runtime, launcher });
+    const launcher = reconstructLauncher(parts);
+    const reconstruct = reconstructInterpreter({ ...parts, launcher });
     const api = await startLocalApi(
       {
         workflows: { reconstruct: (argument, { signal }) => reconstruct.run(argument, signal) },

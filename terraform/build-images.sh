@@ -43,7 +43,7 @@ done <<<"$images"
 # Checked before any build starts, so a missing pin does not surface an hour into the builds.
 for arg in DEPTH_MODEL_SHA256 VOCAB_TREE_SHA256; do
   if [ -z "${!arg:-}" ]; then
-    echo "build-images.sh: $arg is not set (the sha256 its Dockerfile in jobs/images/ pins)" >&2
+    echo "build-images.sh: $arg is not set (the sha256 its Dockerfile in jobs/containers/ pins)" >&2
     exit 1
   fi
 done

@@ -15,7 +15,7 @@ locals {
     reconcile          = { entry_point = "reconcile", timeout_seconds = 300 }
   }
 
-  # Where a request's input may come from (functions/ingress/inputs.ts, jobs/runtime/input-location.ts):
+  # Where a request's input may come from (functions/request-api/inputs.ts, jobs/runtime/input-location.ts):
   # the uploads folder first (POST /uploads signs URLs into it), then any the operator adds; each
   # caller may name only objects in its own scope folder under them.
   input_locations = concat(
@@ -31,7 +31,7 @@ locals {
   status_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-status/status"
 
   # One module serves every target and reads its whole configuration at start-up
-  # (functions/queue/config.ts, functions/ingress/config.ts), so every function gets the same
+  # (functions/config/queue.ts, functions/config/service.ts), so every function gets the same
   # environment; secrets (REDIS_PASSWORD, WEBHOOK_SECRET) come from Secret Manager.
   # REDIS_TLS_CA holds every CA Memorystore lists, so a CA rotation does not break TLS.
   function_env = {

@@ -5,7 +5,7 @@
  * https://cloud.google.com/workflows/quotas). Read as 32,000 bytes, so that it holds whichever
  * reading of "KB" Workflows applies.
  */
-import type { RequestRecord } from '../records/record.js';
+import type { RequestRecord } from '../records/request-record.js';
 
 export const ARGUMENT_LIMIT_BYTES = 32_000;
 

@@ -10,10 +10,10 @@
  */
 import pRetry from 'p-retry';
 import type { Logger } from '../../lib/log.js';
-import type { LeasedRequest } from '../queue/record.js';
+import type { LeasedRequest } from '../queue/redis-hash.js';
 import type { StageError } from '../queue/schemas.js';
 import type { QueueService } from '../queue/service.js';
-import { applyExecution, applyRelease, type RequestRecord } from '../records/record.js';
+import { applyExecution, applyRelease, type RequestRecord } from '../records/request-record.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import type { RequestStore } from '../records/store.js';
 import { workflowArgument } from './argument.js';
@@ -89,7 +89,7 @@ export class Dispatcher {
       return this.notStarted(request, record, error as Error);
     }
     await this.store.change(id, (current) => applyExecution(current, lease, started.name, now()));
-    await this.queue.relet(id, lease, this.settings.leaseSeconds);
+    await this.queue.resizeLease(id, lease, this.settings.leaseSeconds);
     this.log.info(started.adopted ? 'running workflow adopted' : 'workflow started', {
       request_id: id,
       execution: started.name,
@@ -105,7 +105,7 @@ export class Dispatcher {
     if (transient && record.attempts < this.settings.maxAttempts) {
       const cause = { code: 'DISPATCH_FAILED', message };
       await this.store.change(id, (current) => applyRelease(current, lease, cause, new Date().toISOString()));
-      await this.queue.release(id, lease, cause);
+      await this.queue.requeueUnstarted(id, lease, cause);
       this.log.error('request returned to the queue', { request_id: id, attempts: record.attempts, error: message });
       return { kind: 'returned' };
     }

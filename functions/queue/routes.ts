@@ -6,10 +6,10 @@ import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
 import { httpHandler } from '../http/handler.js';
 import { idempotencyKey, keyedRequestId } from '../http/idempotency.js';
-import { refuseOversizedArgument } from '../ingress/argument-limit.js';
+import { refuseOversizedArgument } from '../request-api/argument-limit.js';
 import { assertStorable } from '../records/firestore-safe.js';
 import type { Lifecycle } from '../records/lifecycle.js';
-import { newRecord } from '../records/record.js';
+import { newRecord } from '../records/request-record.js';
 import { enqueueSchema, nextQuerySchema, updateSchema } from './schemas.js';
 import type { QueueService } from './service.js';
 

@@ -4,8 +4,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { RedisConnection } from '../redis/connection.js';
-import { hashToLeasedRequest, hashToRequest, pairsToHash, type LeasedRequest, type QueueRequest } from './record.js';
-import type { QueueScripts } from './scripts.js';
+import { redisScripts, type RedisScripts } from '../redis/scripts.js';
+import {
+  hashToLeasedRequest,
+  hashToRequest,
+  pairsToHash,
+  type LeasedRequest,
+  type QueueRequest,
+} from './redis-hash.js';
 import {
   DEFAULT_PRIORITY,
   MAX_PRIORITY,
@@ -54,12 +60,24 @@ function expiredPairs(flat: unknown): ExpiredLease[] {
   }));
 }
 
+/** Every change to the queue is one of these scripts (`lua/<name>.lua`), atomic in Redis. */
+const QUEUE_SCRIPTS = [
+  'enqueue',
+  'lease-next',
+  'expire-leases',
+  'set-status',
+  'stats',
+  'requeue-unstarted',
+  'resize-lease',
+] as const;
+type QueueScript = (typeof QUEUE_SCRIPTS)[number];
+
 export class QueueService {
   private readonly keys;
+  private readonly scripts: RedisScripts<QueueScript>;
 
   constructor(
     private readonly redis: RedisConnection,
-    private readonly scripts: QueueScripts,
     private readonly settings: QueueSettings,
   ) {
     // One hash tag keeps every key of the queue in one slot, as scripts on a cluster require.
@@ -72,10 +90,12 @@ export class QueueService {
       seq: base + 'seq',
       finished: base + 'finished',
     };
-    redis.onReady((client) => scripts.load(client));
+    this.scripts = redisScripts(redis, new URL('./lua/', import.meta.url), QUEUE_SCRIPTS, [
+      new URL('./lua/common.lua', import.meta.url),
+    ]);
   }
 
-  private async run(name: Parameters<QueueScripts['run']>[1], keys: string[], args: string[]): Promise<unknown> {
+  private async run(name: QueueScript, keys: string[], args: string[]): Promise<unknown> {
     return this.redis.run((client) => this.scripts.run(client, name, keys, args));
   }
 
@@ -120,7 +140,7 @@ export class QueueService {
   ): Promise<{ request?: LeasedRequest; expired: ExpiredLease[] }> {
     const k = this.keys;
     const reply = (await this.run(
-      'next',
+      'lease-next',
       [k.queue, k.leases, k.counts, k.finished],
       [
         k.request,
@@ -139,7 +159,7 @@ export class QueueService {
   async update(requestId: string, body: UpdateBody, leaseSeconds = this.settings.leaseSeconds): Promise<UpdateResult> {
     const k = this.keys;
     const reply = (await this.run(
-      'update',
+      'set-status',
       [k.request + requestId, k.queue, k.leases, k.counts, k.finished],
       [
         requestId,
@@ -164,14 +184,14 @@ export class QueueService {
    * Returns a PROCESSING request whose work could not start to its place in the queue (the attempt
    * counts). Only the holder of its lease may do so.
    */
-  async release(
+  async requeueUnstarted(
     requestId: string,
     leaseId: string,
     error: StageError,
   ): Promise<Exclude<UpdateResult, { kind: 'ok' }> | { kind: 'ok' }> {
     const k = this.keys;
     const [outcome, current] = (await this.run(
-      'release',
+      'requeue-unstarted',
       [k.request + requestId, k.queue, k.leases, k.counts],
       [requestId, leaseId, JSON.stringify(error)],
     )) as [string, string | undefined];
@@ -181,14 +201,14 @@ export class QueueService {
   }
 
   /** Sets the lease length of a PROCESSING request (this lease and every renewal); only its holder may. */
-  async relet(
+  async resizeLease(
     requestId: string,
     leaseId: string,
     leaseSeconds: number,
   ): Promise<Exclude<UpdateResult, { kind: 'ok' }> | { kind: 'ok' }> {
     const k = this.keys;
     const [outcome, detail] = (await this.run(
-      'relet',
+      'resize-lease',
       [k.request + requestId, k.leases],
       [requestId, leaseId, String(leaseSeconds * 1000)],
     )) as [string, string];
@@ -200,7 +220,7 @@ export class QueueService {
   async expireLeases(): Promise<ExpiredLease[]> {
     const k = this.keys;
     const reply = await this.run(
-      'expire',
+      'expire-leases',
       [k.queue, k.leases, k.counts, k.finished],
       [k.request, String(this.settings.maxAttempts), String(this.settings.retentionSeconds)],
     );

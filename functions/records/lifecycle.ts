@@ -6,9 +6,9 @@
 import type { Logger } from '../../lib/log.js';
 import type { Status, UpdateBody } from '../queue/schemas.js';
 import { DuplicateRequestError, type ExpiredLease, type QueueService, type UpdateResult } from '../queue/service.js';
-import type { LeasedRequest } from '../queue/record.js';
+import type { LeasedRequest } from '../queue/redis-hash.js';
 import { RedisUnavailableError } from '../redis/connection.js';
-import { applyExpiry, applyTake, applyUpdate, TERMINAL, type RequestRecord } from './record.js';
+import { applyExpiry, applyTake, applyUpdate, TERMINAL, type RequestRecord } from './request-record.js';
 import type { RequestStore, StoreChange } from './store.js';
 
 export interface LifecycleHooks {
@@ -139,7 +139,7 @@ export class Lifecycle {
     const lease = request.lease_id;
     if (recorded === 'CANCELLED') {
       // The queue cancels only QUEUED requests: hand it back first.
-      await this.queue.release(id, lease, { code: 'CANCELLED', message: 'the record says CANCELLED' });
+      await this.queue.requeueUnstarted(id, lease, { code: 'CANCELLED', message: 'the record says CANCELLED' });
       await this.queue.update(id, { status: 'CANCELLED' });
     } else if (recorded === 'COMPLETED') {
       await this.queue.update(id, { status: 'COMPLETED', lease_id: lease });

@@ -5,7 +5,7 @@
  * Firestore edition serve alike.
  */
 import { Firestore, type DocumentSnapshot } from '@google-cloud/firestore';
-import type { Change, RequestRecord } from './record.js';
+import type { Change, RequestRecord } from './request-record.js';
 
 /** gRPC ALREADY_EXISTS, answered by `create()` for a document that exists. */
 const ALREADY_EXISTS = 6;

@@ -15,7 +15,7 @@ import type { Storage } from '@google-cloud/storage';
 import type { Logger } from '../../lib/log.js';
 import { completedResults, viewerOf } from '../../lib/results.js';
 import type { StageError, Status } from '../queue/schemas.js';
-import { TERMINAL, type RequestRecord, type UploadRef } from '../records/record.js';
+import { TERMINAL, type RequestRecord, type UploadRef } from '../records/request-record.js';
 
 export type UploadState = Status | 'REJECTED';
 

@@ -224,3 +224,14 @@ export async function checkWebhookUrl(raw: string, policy: WebhookPolicy): Promi
   }
   return { url, pinned: addresses[0]! };
 }
+
+/** Why `raw` may not be called as a webhook (the refusal's message), or undefined: the check as one answer. */
+export async function webhookProblem(raw: string, policy: WebhookPolicy): Promise<string | undefined> {
+  try {
+    await checkWebhookUrl(raw, policy);
+    return undefined;
+  } catch (error) {
+    if (error instanceof WebhookRefused) return error.message;
+    throw error;
+  }
+}

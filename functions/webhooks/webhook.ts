@@ -11,9 +11,20 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import pRetry, { AbortError } from 'p-retry';
+import type { RequestRecord } from '../records/request-record.js';
 import { checkWebhookUrl, WebhookRefused, type CheckedWebhook, type WebhookPolicy } from './ssrf.js';
 
 export const SIGNATURE_HEADER = 'x-splatflow-signature';
+
+/** What the webhook of a request that ended is sent: how it ended, at which stage, its cause or its outputs. */
+export const endPayload = (record: RequestRecord) => ({
+  request_id: record.request_id,
+  status: record.status,
+  stage: record.stage,
+  finished_at: record.finished_at,
+  error: record.error,
+  outputs: record.outputs,
+});
 
 export function signPayload(secret: string, body: string, timestamp: number): string {
   const mac = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');

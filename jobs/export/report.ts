@@ -3,9 +3,8 @@
  * timings, metrics and tool versions gathered from the manifests, in pipeline order.
  */
 import { Ajv, type JSONSchemaType } from 'ajv';
+import { STAGES } from '../runtime/contract.js';
 import { captureSummary, type CaptureSummary } from './capture.js';
-
-export const PIPELINE = ['frames', 'filter', 'depth', 'sfm', 'train', 'mesh', 'export'] as const;
 
 /** The part of a stage manifest (jobs/runtime) the report reads; other fields are left alone. */
 export interface ManifestSummary {
@@ -81,7 +80,7 @@ export function buildReport(input: {
 }): Report {
   const stages: Report['stages'] = [];
   const skipped: string[] = [];
-  for (const name of PIPELINE) {
+  for (const name of STAGES) {
     const manifest = input.manifests[name];
     if (manifest === undefined) {
       skipped.push(name);

@@ -12,16 +12,16 @@ if __package__ in (None, ""):  # run as `python3 jobs/mesh/main.py` (the job def
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "jobs.mesh"
 
-from ..py.interpreter import ensure_torch_interpreter
+from ..runtime_py.interpreter import ensure_torch_interpreter
 
 ensure_torch_interpreter()
 
 import numpy as np
 import torch
 
-from ..py.params import Param, validate
-from ..py.stage import Context, Refused, StageError, run
-from ..py.storage import join
+from ..runtime_py.params import Param, validate
+from ..runtime_py.stage import Context, Refused, StageError, run
+from ..runtime_py.storage import join
 from ..train.backend import select_backend
 from ..train.ply import read_splat_ply
 from .meshio import write_glb, write_mesh_ply

@@ -6,6 +6,10 @@ import { Ajv, type JSONSchemaType } from 'ajv';
 import { loadConfig } from '../../lib/config.js';
 import { InputRefused } from './errors.js';
 
+/**
+ * Every stage, in pipeline order: the one list. jobs/definitions.json and workflows/reconstruct.yaml cannot import
+ * it; test/jobs/stages.test.ts fails when they name other stages.
+ */
 export const STAGES = ['frames', 'filter', 'depth', 'sfm', 'train', 'mesh', 'export'] as const;
 export type StageName = (typeof STAGES)[number];
 

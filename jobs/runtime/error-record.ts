@@ -1,7 +1,7 @@
 /**
  * `error.json`: why a stage failed, written beside its outputs when it fails. The workflow reads it
  * because Cloud Run reports only "the container exited with an error", never the stage's stderr. The
- * Python runtime (jobs/py/stage.py) writes the same record with the same field names.
+ * Python runtime (jobs/runtime_py/stage.py) writes the same record with the same field names.
  */
 import { Ajv, type JSONSchemaType } from 'ajv';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';

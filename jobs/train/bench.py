@@ -24,7 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "jobs.train"
 
-from ..py.interpreter import ensure_torch_interpreter
+from ..runtime_py.interpreter import ensure_torch_interpreter
 
 ensure_torch_interpreter()
 

@@ -15,14 +15,14 @@ if __package__ in (None, ""):  # run as `python3 jobs/train/main.py` (the job de
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "jobs.train"
 
-from ..py.interpreter import ensure_torch_interpreter
+from ..runtime_py.interpreter import ensure_torch_interpreter
 
 ensure_torch_interpreter()
 
 import torch
 
-from ..py.stage import Context, Refused, StageError, run
-from ..py.storage import Storage, join
+from ..runtime_py.stage import Context, Refused, StageError, run
+from ..runtime_py.storage import Storage, join
 from .backend import select_backend
 from .colmap import ModelError, read_model
 from .depth import read_depth_frames

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..py.stage import Refused
+from ..runtime_py.stage import Refused
 from .backend import Backend
 from .presets import Settings
 

@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Mapping, get_type_hints
 
-from ..py.params import Param, validate
+from ..runtime_py.params import Param, validate
+
+
+def settable(
+    minimum: float | None = None, maximum: float | None = None, *, choices: tuple[str, ...] | None = None, **default: Any
+) -> Any:
+    """A setting a request may override (train's SPLATFLOW_PARAMS), within these bounds; `default=` as `field`'s."""
+    return field(metadata={"param": {"minimum": minimum, "maximum": maximum, "choices": choices}}, **default)
 
 
 @dataclass(frozen=True)
 class Settings:
-    iterations: int
-    max_side: int  # training images are downscaled so their long side is at most this (0: full size)
-    sh_degree: int
-    max_gaussians: int
-    densify_from: int
-    densify_until: int
+    iterations: int = settable(1, 1_000_000)
+    max_side: int = settable(0, 16384)  # training images are downscaled so their long side is at most this (0: full)
+    sh_degree: int = settable(0, 3)
+    max_gaussians: int = settable(100, 50_000_000)
+    densify_from: int = settable(0)
+    densify_until: int = settable(0)
     densify_every: int = 100
-    densify_grad: float = 0.0002  # mean screen-space gradient (NDC units) above which a Gaussian is cloned or split
+    # mean screen-space gradient (NDC units) above which a Gaussian is cloned or split
+    densify_grad: float = settable(0.0, default=0.0002)
     opacity_reset_every: int = 3000
     sh_every: int = 1000  # one more SH degree every this many steps
-    ssim_lambda: float = 0.2
-    checkpoint_every: int = 2000
+    ssim_lambda: float = settable(0.0, 1.0, default=0.2)
+    checkpoint_every: int = settable(1, default=2000)
     test_every: int = 8  # every 8th view (by name) is held out for evaluation
-    seed: int = 0
-    depth_weight: float = 0.1  # L1 on inverse depth against the depth stage's aligned maps, when present (0: off)
+    seed: int = settable(0, default=0)
+    # L1 on inverse depth against the depth stage's aligned maps, when present (0: off)
+    depth_weight: float = settable(0.0, 10.0, default=0.1)
     # default: the 3DGS recipe (clone/split/prune, opacity reset; gaussians.Densifier). mcmc: gsplat's MCMCStrategy
     # (GPU only) under the hard cap max_gaussians, refining every densify_every steps from densify_from to
     # densify_until; it grows the count 5% per refinement until the cap.
-    strategy: str = "default"
+    strategy: str = settable(choices=("default", "mcmc"), default="default")
     init_opacity: float = 0.1
     init_scale: float = 1.0  # × the mean distance to the 3 nearest sparse points
     opacity_reg: float = 0.0  # MCMC's regularisers: × mean opacity and × mean scale, added to the loss
@@ -62,26 +71,28 @@ PRESETS = {
     ),
 }  # fmt: skip
 
-SCHEMA = {
-    "preset": Param(str, choices=tuple(PRESETS)),
-    "device": Param(str, choices=("auto", "cpu")),  # cpu: our rasterizer even where CUDA is available
-    "iterations": Param(int, 1, 1_000_000),
-    "max_side": Param(int, 0, 16384),
-    "sh_degree": Param(int, 0, 3),
-    "max_gaussians": Param(int, 100, 50_000_000),
-    "densify_from": Param(int, 0),
-    "densify_until": Param(int, 0),
-    "densify_grad": Param(float, 0.0),
-    "checkpoint_every": Param(int, 1),
-    "ssim_lambda": Param(float, 0.0, 1.0),
-    "seed": Param(int, 0),
-    "depth_weight": Param(float, 0.0, 10.0),
-    "strategy": Param(str, choices=("default", "mcmc")),
-}
+
+def _schema() -> dict[str, Param]:
+    """What train's SPLATFLOW_PARAMS may hold: the preset, the device, and every `settable` field of Settings."""
+    types = get_type_hints(Settings)
+    overrides = {
+        f.name: Param(types[f.name], **f.metadata["param"])
+        for f in fields(Settings)
+        if "param" in f.metadata
+    }
+    return {
+        "preset": Param(str, choices=tuple(PRESETS)),
+        "device": Param(str, choices=("auto", "cpu")),  # cpu: our rasterizer even where CUDA is available
+        **overrides,
+    }
+
+
+SCHEMA = _schema()
 
 
 def settings_from_params(params: Mapping[str, Any], default_preset: str) -> tuple[str, Settings]:
+    """The preset named (or `default_preset`) with the request's overrides; an unknown or bad key is refused."""
     checked = validate(params, SCHEMA)
     preset = checked.pop("preset", default_preset)
-    known = {f.name for f in fields(Settings)}
-    return preset, replace(PRESETS[preset], **{k: v for k, v in checked.items() if k in known})
+    checked.pop("device", None)  # the backend's choice (main.select_backend), not a setting
+    return preset, replace(PRESETS[preset], **checked)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..mesh.tsdf import Volume
-from ..py.stage import Refused
+from ..runtime_py.stage import Refused
 from .backend import Backend, renders, select_backend
 from .colmap import read_model
 from .gaussians import Densifier, init_params

@@ -5,9 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { createLogger } from '../../lib/log.js';
 import { connectRedis, type RedisClient } from '../../functions/redis/connection.js';
-import { queueScripts } from '../../functions/queue/scripts.js';
 import { QueueService } from '../../functions/queue/service.js';
-import { startRedis } from '../support/redis-server.js';
+import { startRedis } from '../../local/services/redis-server.js';
 
 const OPERATIONS = Number(process.env.BENCH_OPERATIONS ?? 20000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
@@ -86,7 +85,7 @@ async function main(): Promise<void> {
   const server = await startRedis();
   const log = createLogger({ level: 'ERROR' });
   const connection = connectRedis({ url: server.url, connectTimeoutMs: 2000 }, log);
-  const queue = new QueueService(connection, queueScripts(), {
+  const queue = new QueueService(connection, {
     keyPrefix: 'bench',
     leaseSeconds: 900,
     maxAttempts: 3,

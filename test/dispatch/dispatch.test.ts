@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { Firestore } from '@google-cloud/firestore';
 import { createClient } from 'redis';
-import type { RequestRecord } from '../../functions/records/record.js';
-import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call } from '../support/http.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import type { RequestRecord } from '../../functions/records/request-record.js';
+import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
+import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import { call } from '../../local/json-http.js';
+import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
 
 const MAX = 2;

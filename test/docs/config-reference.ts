@@ -9,8 +9,8 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as prettier from 'prettier';
-import { schema as ingressSchema } from '../../functions/ingress/config.js';
-import { schema as queueSchema } from '../../functions/queue/config.js';
+import { schema as ingressSchema } from '../../functions/config/service.js';
+import { schema as queueSchema } from '../../functions/config/queue.js';
 import { depthStage, imageConfigSchema as depthImageSchema } from '../../jobs/depth/stage.js';
 import { exportStage } from '../../jobs/export/stage.js';
 import { filterStage } from '../../jobs/filter/stage.js';
@@ -54,13 +54,13 @@ interface Section {
 export const SECTIONS: readonly Section[] = [
   {
     title: 'Functions: Redis and the queue',
-    source: 'functions/queue/config.ts',
+    source: 'functions/config/queue.ts',
     intro: 'Read by every function (they are one module, `functions/index.ts`) at start-up.',
     schema: queueSchema,
   },
   {
     title: 'Functions: ingress, records and dispatch',
-    source: 'functions/ingress/config.ts',
+    source: 'functions/config/service.ts',
     intro: "Read by every function at start-up, beside the queue's own.",
     schema: ingressSchema,
   },
@@ -68,13 +68,13 @@ export const SECTIONS: readonly Section[] = [
     title: 'Stage jobs: the stage contract',
     source: 'jobs/runtime/contract.ts',
     intro:
-      'What the workflow (or the local launcher) gives every stage execution; the rest of the contract is in [jobs/README.md](../jobs/README.md#the-stage-contract). The Python stages read the same variables (`jobs/py/stage.py`).',
+      'What the workflow (or the local launcher) gives every stage execution; the rest of the contract is in [jobs/README.md](../jobs/README.md#the-stage-contract). The Python stages read the same variables (`jobs/runtime_py/stage.py`).',
     schema: contractSchema,
   },
   {
     title: 'Stage jobs: the sfm image',
     source: 'jobs/sfm/stage.ts',
-    intro: 'Set by the image (`jobs/images/colmap.Dockerfile`) or by hand.',
+    intro: 'Set by the image (`jobs/containers/colmap.Dockerfile`) or by hand.',
     schema: sfmImageSchema,
   },
   {
@@ -107,18 +107,18 @@ export const ELSEWHERE: readonly { name: string; source: string; meaning: string
     name: 'SPLATFLOW_SCRATCH',
     source: 'jobs/runtime/runner.ts',
     meaning:
-      'Where a stage makes its scratch folder (removed when the stage ends; `jobs/py/stage.py` too); default: the system temporary folder.',
+      'Where a stage makes its scratch folder (removed when the stage ends; `jobs/runtime_py/stage.py` too); default: the system temporary folder.',
   },
   {
     name: 'SPLATFLOW_PYTHON',
-    source: 'jobs/py/interpreter.py',
+    source: 'jobs/runtime_py/interpreter.py',
     meaning:
       'The interpreter with torch a Python stage re-runs itself under when `python3` lacks it; default `/usr/bin/python3`.',
   },
   {
     name: 'GLOMAP_VERSION',
     source: 'jobs/sfm/run-sfm.ts',
-    meaning: 'The GLOMAP version the sfm manifest records (set by `jobs/images/colmap.Dockerfile`).',
+    meaning: 'The GLOMAP version the sfm manifest records (set by `jobs/containers/colmap.Dockerfile`).',
   },
   {
     name: 'FIRESTORE_EMULATOR_HOST',

@@ -1,7 +1,8 @@
 /**
  * Runs the Python stages' own tests (jobs/**\/test_*.py: the CPU rasterizer against its dense reference, training
  * and mesh on synthetic scenes, the job runtime) with the interpreter that has Debian's torch and numba, so
- * `npm test` covers them; and checks that what a Python stage records on failure is the TypeScript runtime's record.
+ * `npm test` covers them; checks that what a Python stage records on failure is the TypeScript runtime's record, and
+ * that the train presets `npm run reconstruct` offers are the train stage's.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { checkErrorRecord } from '../../jobs/runtime/error-record.js';
+import { TRAIN_PRESETS } from '../../local/reconstruct/params.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const python = process.env.SPLATFLOW_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
@@ -23,6 +25,19 @@ test('python stage tests pass (train, mesh, job runtime)', { timeout: 600_000 },
     env: { ...process.env, METADATA_SERVER_DETECTION: 'none', NUMBA_NUM_THREADS: '2' },
   });
   assert.equal(run.status, 0, `${python} -m unittest failed:\n${run.stdout}\n${run.stderr}`);
+});
+
+test("the presets `npm run reconstruct --preset` offers are the train stage's, in its order", () => {
+  const run = spawnSync(
+    python,
+    ['-c', 'import json; from jobs.train.presets import PRESETS; print(json.dumps(list(PRESETS)))'],
+    {
+      cwd: root,
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout) as unknown, [...TRAIN_PRESETS]);
 });
 
 test("a Python stage's error.json matches the record the TypeScript runtime defines", async () => {

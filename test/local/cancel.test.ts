@@ -13,10 +13,10 @@ import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
 import { createLogger } from '../../lib/log.js';
-import type { RequestRecord } from '../../functions/records/record.js';
+import type { RequestRecord } from '../../functions/records/request-record.js';
 import { loadDefinitions } from '../../local/jobs/definitions.js';
 import { startStack, type Stack } from '../../local/stack.js';
-import { call } from '../support/http.js';
+import { call } from '../../local/json-http.js';
 
 const STAGE_PROGRAM = fileURLToPath(new URL('../workflows/fixtures/stage.js', import.meta.url));
 let data: string;

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { functionTargets } from '../../local/stack.js';
-import { call } from '../support/http.js';
+import { call } from '../../local/json-http.js';
 
 const STACK = fileURLToPath(new URL('../../local/stack.js', import.meta.url));
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { serveWithStores } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { call } from '../../local/json-http.js';
 
 const served = serveWithStores(['queue']);
 const base = (): string => served.url('queue');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serveWithStores } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { call } from '../../local/json-http.js';
 
 const served = serveWithStores(['queue', 'expireLeases'], { QUEUE_MAX_ATTEMPTS: '2' });
 const base = (): string => served.url('queue');

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, it } from 'node:test';
-import { freePort } from '../support/ports.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { freePort } from '../../local/services/ports.js';
+import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 
 // The real `functions-framework` command, from the repository root, serving package.json's `main`.
 const root = fileURLToPath(new URL('../../../', import.meta.url));

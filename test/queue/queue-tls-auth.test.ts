@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../lib/log.js';
 import { connectRedis, RedisUnavailableError } from '../../functions/redis/connection.js';
-import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call } from '../support/http.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
+import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import { call } from '../../local/json-http.js';
+import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 
 // Memorystore in production: in-transit TLS with its own CA, and an AUTH string; the functions
 // connect by the instance's IP (https://cloud.google.com/memorystore/docs/redis/in-transit-encryption).

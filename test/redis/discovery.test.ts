@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { discoverRedis } from '../../functions/redis/discovery.js';
-import { startFirestore, type FirestoreEmulator } from '../support/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
+import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import { call } from '../../local/json-http.js';
 import { startMemorystoreFake, type MemorystoreFake } from '../support/memorystore-fake.js';
-import { startRedis, type RedisServer } from '../support/redis-server.js';
+import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
 
 const INSTANCE = 'projects/splatflow-test/locations/europe-west4/instances/queue';
 const TLS_INSTANCE = 'projects/splatflow-test/locations/europe-west4/instances/queue-tls';

@@ -81,7 +81,7 @@ describe('build-images.sh', () => {
     assert.equal(failed.stdout, '');
     assert.equal(
       failed.stderr.trim(),
-      'build-images.sh: VOCAB_TREE_SHA256 is not set (the sha256 its Dockerfile in jobs/images/ pins)',
+      'build-images.sh: VOCAB_TREE_SHA256 is not set (the sha256 its Dockerfile in jobs/containers/ pins)',
     );
   });
 
@@ -162,9 +162,9 @@ describe('the job images', () => {
   it('build on CUDA no newer than the Cloud Run GPU driver supports, citing the page', () => {
     const cuda = dockerfiles.filter(({ images }) => images.some((image) => image.startsWith('nvidia/cuda:')));
     assert.deepEqual(cuda.map(({ name }) => name).sort(), [
-      'jobs/images/colmap.Dockerfile',
-      'jobs/images/gsplat.Dockerfile',
-      'jobs/images/node-cuda.Dockerfile',
+      'jobs/containers/colmap.Dockerfile',
+      'jobs/containers/gsplat.Dockerfile',
+      'jobs/containers/node-cuda.Dockerfile',
     ]);
     for (const { name, text, images } of cuda) {
       assert.ok(text.includes(GPU_PAGE), `${name} does not cite ${GPU_PAGE}`);

@@ -12,12 +12,12 @@ import {
   START_HEADROOM_SECONDS,
   workflowWorstCaseSeconds,
 } from '../../local/jobs/definitions.js';
-import { reconstructInterpreter, workflowEnv } from '../../local/runtime.js';
+import { reconstructInterpreter, workflowEnv } from '../../local/reconstruct-workflow.js';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { loadIngressConfig } from '../../functions/ingress/config.js';
+import { loadServiceConfig } from '../../functions/config/service.js';
 import { createLogger } from '../../lib/log.js';
 import {
   type Body,
@@ -358,8 +358,8 @@ describe('workflow', () => {
     );
     assert.equal(worst, byTerraformRule);
     // The functions accept it, and even a deployment that leaves it unset gets a lease this long.
-    assert.equal(loadIngressConfig({ DISPATCH_LEASE_SECONDS: String(worst) }).DISPATCH_LEASE_SECONDS, worst);
-    assert.ok(loadIngressConfig({}).DISPATCH_LEASE_SECONDS >= worst, 'the default covers the worst case');
+    assert.equal(loadServiceConfig({ DISPATCH_LEASE_SECONDS: String(worst) }).DISPATCH_LEASE_SECONDS, worst);
+    assert.ok(loadServiceConfig({}).DISPATCH_LEASE_SECONDS >= worst, 'the default covers the worst case');
   });
 
   it('deploys the functions with NODE_ENV=production', () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../../lib/config.js';
-import { loadIngressConfig } from '../../functions/ingress/config.js';
+import { loadServiceConfig } from '../../functions/config/service.js';
 import {
   blockedAddress,
   checkWebhookUrl,
@@ -200,10 +200,10 @@ describe('checkWebhookUrl', () => {
 
   it('the allow-list is refused at start-up outside local mode', () => {
     const env = { WEBHOOK_ALLOW_HOSTS: '127.0.0.1:8080' };
-    assert.throws(() => loadIngressConfig({ ...env, AUTH_MODE: 'google' }), ConfigError);
-    assert.throws(() => loadIngressConfig(env), /only accepted with AUTH_MODE=local/);
-    assert.equal(loadIngressConfig({ ...env, AUTH_MODE: 'local' }).WEBHOOK_ALLOW_HOSTS, '127.0.0.1:8080');
-    assert.throws(() => loadIngressConfig({ WEBHOOK_ALLOW_HOSTS: '127.0.0.1', AUTH_MODE: 'local' }), ConfigError);
+    assert.throws(() => loadServiceConfig({ ...env, AUTH_MODE: 'google' }), ConfigError);
+    assert.throws(() => loadServiceConfig(env), /only accepted with AUTH_MODE=local/);
+    assert.equal(loadServiceConfig({ ...env, AUTH_MODE: 'local' }).WEBHOOK_ALLOW_HOSTS, '127.0.0.1:8080');
+    assert.throws(() => loadServiceConfig({ WEBHOOK_ALLOW_HOSTS: '127.0.0.1', AUTH_MODE: 'local' }), ConfigError);
   });
 });
 

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { createLogger } from '../../lib/log.js';
-import { RECONSTRUCT_PATH } from '../../local/runtime.js';
+import { RECONSTRUCT_PATH } from '../../local/reconstruct-workflow.js';
 import { WorkflowError, UnsupportedError } from '../../local/workflows/errors.js';
 import { calledFunctions, expressionSource, parseExpression } from '../../local/workflows/expression.js';
 import { httpCalls } from '../../local/workflows/http.js';

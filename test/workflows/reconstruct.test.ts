@@ -13,11 +13,11 @@ import { after, before, describe, it } from 'node:test';
 import { createLogger } from '../../lib/log.js';
 import { LocalBucket } from '../../local/bucket.js';
 import { loadDefinitions, type JobDefinitions } from '../../local/jobs/definitions.js';
-import { RECONSTRUCT_PATH, reconstructInterpreter, stagesNamed } from '../../local/runtime.js';
+import { RECONSTRUCT_PATH, reconstructInterpreter, stagesNamed } from '../../local/reconstruct-workflow.js';
 import { WorkflowError } from '../../local/workflows/errors.js';
 import { readFileSync } from 'node:fs';
 import { serveWithStores } from '../support/functions.js';
-import { call } from '../support/http.js';
+import { call } from '../../local/json-http.js';
 import { recordingProxy, type RecordingProxy } from '../support/recording-proxy.js';
 
 const STAGE_PROGRAM = fileURLToPath(new URL('./fixtures/stage.js', import.meta.url));

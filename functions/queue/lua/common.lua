@@ -1,18 +1,8 @@
--- Shared by every queue script (prepended when the scripts are loaded).
+-- Shared by every queue script (prepended, after functions/redis/lua/prelude.lua, when the scripts are loaded).
 -- Priorities are integers 0..9, higher first. The queue is one sorted set whose score puts
 -- priority first and arrival order (a sequence number) second; both fit a double exactly.
 local MAX_PRIORITY = 9
 local SEQ_SPAN = 17592186044416 -- 2^44 arrivals per priority band
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- Plain decimal digits: tostring() would print large numbers in exponent form and lose digits.
-local function int(n)
-  return string.format('%.0f', n)
-end
 
 local function queue_score(priority, seq)
   return int((MAX_PRIORITY - priority) * SEQ_SPAN + seq)

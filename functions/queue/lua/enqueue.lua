@@ -1,3 +1,4 @@
+-- Enqueue: a new request becomes QUEUED, behind every request of its priority or higher.
 -- KEYS: request, queue, seq, counts
 -- ARGV: id, session_id, input_uri, priority, params_json
 -- Returns the 1-based position in the queue, or an EXISTS error.

@@ -1,3 +1,4 @@
+-- Stats (changes nothing): the queue's counts by status and priority, its length and its oldest request.
 -- KEYS: queue, counts, finished
 -- ARGV: request key prefix
 -- Returns { counts (HGETALL), queue length, oldest QUEUED created_at or '', now, finished in the last hour }.

@@ -1,0 +1,96 @@
+/**
+ * A private redis-server (the local stack's, or one test file's): free loopback port, no persistence,
+ * stopped after. Nothing here touches a server somebody else started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.js';
+
+export interface RedisServerOptions {
+  password?: string;
+  /** Serve TLS only, with these PEM files (the plain port is closed). */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+  /** Start again on the same port (after stop), as a restarted or failed-over server would. */
+  restart(): Promise<void>;
+}
+
+async function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const port = await freePort();
+  const args = [
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'no',
+    '--loglevel',
+    'warning',
+  ];
+  if (options.password) args.push('--requirepass', options.password);
+  if (options.tls) {
+    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile);
+    args.push(
+      '--tls-key-file',
+      options.tls.keyFile,
+      '--tls-ca-cert-file',
+      options.tls.caFile,
+      '--tls-auth-clients',
+      'no',
+    );
+  } else {
+    args.push('--port', String(port));
+  }
+
+  let child: ChildProcess | undefined;
+  const start = async (): Promise<void> => {
+    const started = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child = started;
+    const exited = new Promise<never>((_, reject) =>
+      started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`))),
+    );
+    exited.catch(() => undefined);
+    for (let i = 0; i < 100; i++) {
+      if (await Promise.race([listening(port), exited])) return;
+      await sleep(50);
+    }
+    throw new Error(`redis-server did not listen on ${port}`);
+  };
+  const stop = async (): Promise<void> => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGKILL');
+    await exited;
+  };
+  process.once('exit', () => child?.kill('SIGKILL'));
+
+  await start();
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
+  return {
+    port,
+    url: `${options.tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`,
+    stop,
+    restart: start,
+  };
+}
