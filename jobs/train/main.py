@@ -119,7 +119,8 @@ def main(ctx: Context) -> None:
         "views": {"train": sum(not v.test for v in views), "test": sum(v.test for v in views)},
         "resolution": [views[0].width, views[0].height],
         "depth": {"frames": len(depth_frames or {}), "views_aligned": sum(v.inv_depth is not None for v in views),
-                  "weight": settings.depth_weight if depth_frames else 0.0}, "steps_per_second": result.steps_per_second,
+                  "weight": settings.depth_weight if depth_frames else 0.0},
+        "steps_per_second": result.steps_per_second,
         "resumed_from_step": result.resumed_from, "loss_by_tenth": result.losses,
         # LPIPS needs pretrained network weights, which these images do not carry: reported as null.
         "quality": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},

@@ -67,7 +67,8 @@ class TrainWithDepthTest(unittest.TestCase):
             q = np.rint((rel - lo) / (hi - lo) * 65535).astype(np.uint16)
             PILImage.fromarray(q).save(tmp / "depth" / f"{stem}.png")
             frames.append({"file": f"{stem}.jpg", "depth": f"{stem}.png", "preview": f"preview/{stem}.jpg",
-                           "width": 64, "height": 48, "model_width": 518, "model_height": 392, "min": lo, "max": hi})  # fmt: skip
+                           "width": 64, "height": 48, "model_width": 518, "model_height": 392,
+                           "min": lo, "max": hi})  # fmt: skip
         self.assertLess(max(errors), 0.05, f"median relative error of the aligned inverse depth per view: {errors}")
         (tmp / "depth" / "manifest.json").write_text(json.dumps({"metrics": {"frames": frames}}))
         run = run_stage(tmp, {"iterations": 30})

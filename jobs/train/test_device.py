@@ -68,7 +68,10 @@ class DeviceTest(unittest.TestCase):
         self.assertEqual({k: v for k, v in missing.items() if v}, {})
 
     def test_the_check_catches_a_constructor_without_a_device(self):
-        src = "import torch\na = torch.zeros(3)\nb = torch.zeros(3, device=d)\nc = torch.from_numpy(x)\nd = torch.from_numpy(x).to(dev)\n"
+        src = (
+            "import torch\na = torch.zeros(3)\nb = torch.zeros(3, device=d)\n"
+            "c = torch.from_numpy(x)\nd = torch.from_numpy(x).to(dev)\n"
+        )
         self.assertEqual(constructors_without_device(src), [2, 4])
 
     def test_ssim_runs_on_the_images_device(self):

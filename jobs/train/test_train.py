@@ -160,8 +160,8 @@ class TrainStageTest(unittest.TestCase):
         wrapper = self.tmp / "python-wrapper"
         wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
         wrapper.chmod(0o755)
-        env = {**os.environ, "SPLATFLOW_STAGE": "train", "SPLATFLOW_REQUEST_ID": "r", "SPLATFLOW_INPUT_URI": "/dev/null",
-               "SPLATFLOW_REQUEST_PREFIX": f"{self.tmp}/nothing/"}  # fmt: skip
+        env = {**os.environ, "SPLATFLOW_STAGE": "train", "SPLATFLOW_REQUEST_ID": "r",
+               "SPLATFLOW_INPUT_URI": "/dev/null", "SPLATFLOW_REQUEST_PREFIX": f"{self.tmp}/nothing/"}  # fmt: skip
         args = [sys.executable, "-S", str(ROOT / "jobs" / "train" / "main.py")]
         run = subprocess.run(args, env={**env, "SPLATFLOW_PYTHON": str(wrapper)}, text=True, capture_output=True)
         self.assertEqual(run.returncode, 1)
