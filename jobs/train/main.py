@@ -83,7 +83,9 @@ def main(ctx: Context) -> None:
     if settings.depth_weight > 0 and ctx.storage.exists(depth_manifest):
         folder = ctx.storage.local_folder(ctx.uri("depth") + "/", scratch / "depth")
         depth_frames = read_depth_frames(json.loads(ctx.storage.read_bytes(depth_manifest)), folder)
-    views = load_views(model, root / "images", settings.max_side, settings.test_every, depth_frames, device=backend.device)
+    views = load_views(
+        model, root / "images", settings.max_side, settings.test_every, depth_frames, device=backend.device
+    )
     ctx.progress(0.02, views=len(views), points=len(model.xyz))
 
     every = max(1, settings.iterations // 100)

@@ -57,7 +57,9 @@ class TrainWithDepthTest(unittest.TestCase):
                     torch.tensor(im.viewmat(), dtype=torch.float32)[None], K[None], 64, 48, render_mode="ED",
                 )  # fmt: skip
             # As a monocular model would give it: inverse depth with its own scale and shift.
-            rel = torch.where(alpha[0, ..., 0] > 0.5, 7.0 / ed[0, ..., 0].clamp_min(1e-3) + 2.0, torch.tensor(2.0)).numpy()
+            rel = torch.where(
+                alpha[0, ..., 0] > 0.5, 7.0 / ed[0, ..., 0].clamp_min(1e-3) + 2.0, torch.tensor(2.0)
+            ).numpy()
             aligned = aligned_inverse_depth(rel, model.xyz, model.cameras[1].K(), im.viewmat())
             covered = (alpha[0, ..., 0] > 0.5).numpy()
             truth = 1.0 / ed[0, ..., 0].numpy()[covered]

@@ -89,7 +89,9 @@ class DeviceTest(unittest.TestCase):
         self.assertEqual({t.device for t in d.state_dict().values()}, {META})
         cpu = init_params(xyz, np.full((50, 3), 128), 1, torch.device("cpu"), init_scale=0.1)
         ref = init_params(xyz, np.full((50, 3), 128), 1, torch.device("cpu"))
-        np.testing.assert_allclose(torch.exp(cpu["scales"]).detach(), 0.1 * torch.exp(ref["scales"]).detach(), rtol=1e-5)
+        np.testing.assert_allclose(
+            torch.exp(cpu["scales"]).detach(), 0.1 * torch.exp(ref["scales"]).detach(), rtol=1e-5
+        )
 
     def test_views_are_loaded_onto_the_training_device_once(self):
         with tempfile.TemporaryDirectory() as tmp:
