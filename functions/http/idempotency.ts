@@ -19,6 +19,11 @@ export function idempotencyKey(req: Request): string | undefined {
  * id is): creating the record under it is the deduplication, which holds with Redis down.
  */
 export function keyedRequestId(scope: string, key: string): string {
-  const hex = createHash('sha256').update(`${scope}\n${key}`).digest('hex');
+  return derivedRequestId(`${scope}\n${key}`);
+}
+
+/** The request id `name` always maps to: its sha256, UUID-shaped as every request id is. */
+export function derivedRequestId(name: string): string {
+  const hex = createHash('sha256').update(name).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

@@ -2,7 +2,7 @@
  * What an uploaded object starts (pure): a video, or an image set (a zip, or a manifest listing
  * images) under the uploads prefix starts a request; anything else is rejected with a reason.
  */
-import { createHash } from 'node:crypto';
+import { derivedRequestId } from '../http/idempotency.js';
 import type { StorageObjectData } from './schemas.js';
 import { scopeOf } from './scope.js';
 
@@ -71,6 +71,5 @@ export function classifyUpload(object: StorageObjectData, limits: UploadLimits):
 
 /** The same object generation always maps to the same request id (UUID-shaped), which dedups deliveries. */
 export function uploadRequestId(object: StorageObjectData): string {
-  const hex = createHash('sha256').update(`${object.bucket}/${object.name}#${object.generation}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+  return derivedRequestId(`${object.bucket}/${object.name}#${object.generation}`);
 }

@@ -56,7 +56,9 @@ def main(ctx: Context) -> None:
         ply = ctx.storage.download(join(train, "point_cloud.ply"), scratch / "point_cloud.ply")
         cameras = json.loads(ctx.storage.read_bytes(join(train, "cameras.json")))
     except FileNotFoundError:
-        raise StageError(f"no trained splat (point_cloud.ply, cameras.json) under {train}: run the train stage first") from None
+        raise StageError(
+            f"no trained splat (point_cloud.ply, cameras.json) under {train}: run the train stage first"
+        ) from None
     splat = read_splat_ply(ply)
     if len(splat["means"]) == 0 or not cameras:
         raise Refused("the trained splat has no Gaussians or no cameras")

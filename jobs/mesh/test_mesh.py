@@ -34,10 +34,16 @@ def sphere_splat(folder: Path, n: int = 8000, width: int = 96, height: int = 72)
     sh0 = rgb_to_sh(__import__("torch").from_numpy(rgb)).numpy()[:, None, :]
     folder.mkdir(parents=True)
     write_splat_ply(folder / "point_cloud.ply", normals, sh0, np.zeros((n, 3, 3)), np.full(n, 3.0), log_scales, quats)
-    views = ring_cameras(10, 4.0) + [look_at(np.array([0.3, 4.0, 0.0]), np.zeros(3)), look_at(np.array([0.3, -4.0, 0.0]), np.zeros(3))]
+    views = ring_cameras(10, 4.0) + [
+        look_at(np.array([0.3, 4.0, 0.0]), np.zeros(3)),
+        look_at(np.array([0.3, -4.0, 0.0]), np.zeros(3)),
+    ]
     f = 0.8 * width
     K = [[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]]
-    cams = [{"name": f"v{i}", "width": width, "height": height, "K": K, "viewmat": v.tolist(), "test": False} for i, v in enumerate(views)]
+    cams = [
+        {"name": f"v{i}", "width": width, "height": height, "K": K, "viewmat": v.tolist(), "test": False}
+        for i, v in enumerate(views)
+    ]
     (folder / "cameras.json").write_text(json.dumps(cams))
 
 

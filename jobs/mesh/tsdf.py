@@ -73,7 +73,8 @@ class Volume:
 
     def extract(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vertices [V,3] (world), faces [F,3], vertex colours [V,3]: the zero level set, only where every voxel of
-        the cell was observed (an unobserved voxel next to an observed one is not a surface). On the CPU (scikit-image)."""
+        the cell was observed (an unobserved voxel next to an observed one is not a surface). On the CPU (scikit-image).
+        """
         tsdf, weight, color = (a.cpu().numpy() for a in (self.tsdf, self.weight, self.color))
         if not (tsdf.min() < 0 < tsdf.max()):
             return np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 3))

@@ -106,10 +106,15 @@ class StageFailureTest(unittest.TestCase):
     def test_a_record_that_cannot_be_written_is_logged_and_the_stage_keeps_its_cause_and_code(self):
         run = self.stage("refuse-unwritable")
         self.assertEqual(run.returncode, 2)
-        self.assertEqual(run.stderr.strip().splitlines(), ["mesh: only 0 of 10 frames registered (at least 60% needed)"])
+        self.assertEqual(
+            run.stderr.strip().splitlines(), ["mesh: only 0 of 10 frames registered (at least 60% needed)"]
+        )
         logged = [json.loads(line) for line in run.stdout.splitlines()]
-        self.assertIn(("cannot write the error record", "quota exceeded"), [(e["message"], e.get("cause")) for e in logged])
+        self.assertIn(
+            ("cannot write the error record", "quota exceeded"), [(e["message"], e.get("cause")) for e in logged]
+        )
         self.assertFalse(self.record.exists())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -66,7 +66,9 @@ def fit_scale_shift(pred: np.ndarray, target: np.ndarray, tolerance: float = 0.0
     return float(s), float(t), np.abs(s * pred + t - target) <= tolerance * np.abs(target)
 
 
-def aligned_inverse_depth(pred: np.ndarray, xyz: np.ndarray, K: np.ndarray, viewmat: np.ndarray) -> Optional[np.ndarray]:
+def aligned_inverse_depth(
+    pred: np.ndarray, xyz: np.ndarray, K: np.ndarray, viewmat: np.ndarray
+) -> Optional[np.ndarray]:
     """pred [H,W] relative inverse depth → inverse depth in the model's scale (0 where unusable), or None."""
     h, w = pred.shape
     cam = xyz @ viewmat[:3, :3].T + viewmat[:3, 3]
@@ -82,6 +84,11 @@ def aligned_inverse_depth(pred: np.ndarray, xyz: np.ndarray, K: np.ndarray, view
         return None
     s, t, keep = fit_scale_shift(p, target)
     # Judged on the fit's inliers: points hidden behind nearer surfaces are expected outliers.
-    if s <= 0 or keep.sum() < MIN_POINTS or np.std(p[keep]) == 0 or np.corrcoef(p[keep], target[keep])[0, 1] < MIN_CORRELATION:
+    if (
+        s <= 0
+        or keep.sum() < MIN_POINTS
+        or np.std(p[keep]) == 0
+        or np.corrcoef(p[keep], target[keep])[0, 1] < MIN_CORRELATION
+    ):
         return None
     return np.clip(s * pred + t, 0.0, None)

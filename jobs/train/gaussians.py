@@ -102,7 +102,9 @@ class Densifier:
             high = high & keep
         big = torch.exp(params["scales"]).max(-1).values > 0.01 * scene_scale
         cloned = self._clone(params, optimizers, high & ~big)
-        split = self._split(params, optimizers, torch.cat([high & big, torch.zeros(cloned, dtype=torch.bool, device=high.device)]))
+        split = self._split(
+            params, optimizers, torch.cat([high & big, torch.zeros(cloned, dtype=torch.bool, device=high.device)])
+        )
         opacity = torch.sigmoid(params["opacities"])
         prune = opacity < 0.005
         if prune_large:
@@ -134,7 +136,12 @@ class Densifier:
                 new = p[mask].repeat(2, *[1] * (p.dim() - 1))
             return torch.cat([p[keep], new])
 
-        _update(params, optimizers, param, lambda _, s: torch.cat([s[keep], torch.zeros_like(s[mask]).repeat(2, *[1] * (s.dim() - 1))]))
+        _update(
+            params,
+            optimizers,
+            param,
+            lambda _, s: torch.cat([s[keep], torch.zeros_like(s[mask]).repeat(2, *[1] * (s.dim() - 1))]),
+        )
         return int(mask.sum())
 
     @staticmethod

@@ -80,7 +80,8 @@ def fuse(backend, params: dict, sh_degree: int, views: list, resolution: int) ->
     _, faces, _ = volume.extract()
     return {
         "resolution": resolution, "grid": list(volume.tsdf.shape), "views": len(views),
-        "fuse_seconds": round(fused - started, 2), "extract_seconds": round(time.time() - fused, 2), "faces": len(faces),
+        "fuse_seconds": round(fused - started, 2), "extract_seconds": round(time.time() - fused, 2),
+        "faces": len(faces),
         "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(backend.device) / 2**30, 3) if gpu else None,
     }  # fmt: skip
 
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         "backend": backend.name, "device": torch.cuda.get_device_name(backend.device) if peak is not None else "cpu",
         "torch": torch.__version__, "gsplat": version, "preset": args.preset, "settings": asdict(settings),
         "views": {"train": sum(not v.test for v in views), "test": sum(v.test for v in views)},
-        "resolution": [views[0].width, views[0].height], "input_points": len(model.xyz), "load_seconds": round(load_s, 2),
+        "resolution": [views[0].width, views[0].height], "input_points": len(model.xyz),
+        "load_seconds": round(load_s, 2),
         "steps": args.steps, "steps_per_second": result.steps_per_second, "steps_per_second_last_fifth": round(tail, 3),
         "gaussians": len(result.params["means"]), "peak_gpu_memory_gib": None if peak is None else round(peak, 3),
         "test": test,

@@ -83,7 +83,9 @@ def main(ctx: Context) -> None:
     if settings.depth_weight > 0 and ctx.storage.exists(depth_manifest):
         folder = ctx.storage.local_folder(ctx.uri("depth") + "/", scratch / "depth")
         depth_frames = read_depth_frames(json.loads(ctx.storage.read_bytes(depth_manifest)), folder)
-    views = load_views(model, root / "images", settings.max_side, settings.test_every, depth_frames, device=backend.device)
+    views = load_views(
+        model, root / "images", settings.max_side, settings.test_every, depth_frames, device=backend.device
+    )
     ctx.progress(0.02, views=len(views), points=len(model.xyz))
 
     every = max(1, settings.iterations // 100)
@@ -119,7 +121,8 @@ def main(ctx: Context) -> None:
         "views": {"train": sum(not v.test for v in views), "test": sum(v.test for v in views)},
         "resolution": [views[0].width, views[0].height],
         "depth": {"frames": len(depth_frames or {}), "views_aligned": sum(v.inv_depth is not None for v in views),
-                  "weight": settings.depth_weight if depth_frames else 0.0}, "steps_per_second": result.steps_per_second,
+                  "weight": settings.depth_weight if depth_frames else 0.0},
+        "steps_per_second": result.steps_per_second,
         "resumed_from_step": result.resumed_from, "loss_by_tenth": result.losses,
         # LPIPS needs pretrained network weights, which these images do not carry: reported as null.
         "quality": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},

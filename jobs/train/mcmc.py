@@ -46,6 +46,7 @@ def make_mcmc(settings: Settings, backend: Backend, params: dict, optimizers: di
 
 def regularization(params: dict, settings: Settings) -> torch.Tensor:
     """What keeps MCMC's Gaussians small and prunable (gsplat's simple_trainer: opacity_reg, scale_reg)."""
-    return settings.opacity_reg * torch.sigmoid(params["opacities"]).mean() + settings.scale_reg * torch.exp(
-        params["scales"]
-    ).mean()
+    return (
+        settings.opacity_reg * torch.sigmoid(params["opacities"]).mean()
+        + settings.scale_reg * torch.exp(params["scales"]).mean()
+    )

@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from .ssim_cpu import SsimCpu
 
 
-def _window(device: torch.device, dtype: torch.dtype, size: int = 11, sigma: float = 1.5, channels: int = 3) -> torch.Tensor:
+def _window(
+    device: torch.device, dtype: torch.dtype, size: int = 11, sigma: float = 1.5, channels: int = 3
+) -> torch.Tensor:
     x = torch.arange(size, dtype=dtype, device=device) - size // 2
     g = torch.exp(-(x * x) / (2 * sigma * sigma))
     g = g / g.sum()

@@ -9,7 +9,11 @@ from ..runtime_py.params import Param, validate
 
 
 def settable(
-    minimum: float | None = None, maximum: float | None = None, *, choices: tuple[str, ...] | None = None, **default: Any
+    minimum: float | None = None,
+    maximum: float | None = None,
+    *,
+    choices: tuple[str, ...] | None = None,
+    **default: Any,
 ) -> Any:
     """A setting a request may override (train's SPLATFLOW_PARAMS), within these bounds; `default=` as `field`'s."""
     return field(metadata={"param": {"minimum": minimum, "maximum": maximum, "choices": choices}}, **default)
@@ -75,11 +79,7 @@ PRESETS = {
 def _schema() -> dict[str, Param]:
     """What train's SPLATFLOW_PARAMS may hold: the preset, the device, and every `settable` field of Settings."""
     types = get_type_hints(Settings)
-    overrides = {
-        f.name: Param(types[f.name], **f.metadata["param"])
-        for f in fields(Settings)
-        if "param" in f.metadata
-    }
+    overrides = {f.name: Param(types[f.name], **f.metadata["param"]) for f in fields(Settings) if "param" in f.metadata}
     return {
         "preset": Param(str, choices=tuple(PRESETS)),
         "device": Param(str, choices=("auto", "cpu")),  # cpu: our rasterizer even where CUDA is available

@@ -30,7 +30,6 @@ RADIUS_CLAMP = 0.01  # as gsplat: floor of the eigenvalue gap when sizing a Gaus
 CHUNK = 256  # Gaussians per parallel task in the per-Gaussian kernels
 
 
-
 def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
     q = q / q.norm(dim=-1, keepdim=True)
     w, x, y, z = q.unbind(-1)
@@ -107,9 +106,7 @@ def _project_fwd(means, quats, scales, W, t, cam, lim, near, far, eps2d, width, 
 @njit(cache=True)
 def _project_vjp(means, quats, scales, W, t, fx, fy, lim, eps2d, g, v_m2d, v_conics, v_depths, v_means, v_quats,
                  v_scales, v_R, v_T0, v_T1):  # fmt: skip
-    x, y, z, xz, yz, qn, q, R, T0, T1, U0, U1, A0, A1, a, b, c = _ewa(
-        means, quats, scales, g, W, t, fx, fy, lim, eps2d
-    )
+    x, y, z, xz, yz, qn, q, R, T0, T1, U0, U1, A0, A1, a, b, c = _ewa(means, quats, scales, g, W, t, fx, fy, lim, eps2d)
     det = a * c - b * b
     id2 = 1.0 / (det * det)
     g0, g1, g2 = v_conics[g, 0], v_conics[g, 1], v_conics[g, 2]
@@ -162,7 +159,9 @@ def _project_vjp(means, quats, scales, W, t, fx, fy, lim, eps2d, g, v_m2d, v_con
 
 
 @njit(parallel=True, cache=True)
-def _project_bwd(means, quats, scales, W, t, cam, lim, eps2d, radii, v_m2d, v_conics, v_depths, v_means, v_quats, v_scales):
+def _project_bwd(
+    means, quats, scales, W, t, cam, lim, eps2d, radii, v_m2d, v_conics, v_depths, v_means, v_quats, v_scales
+):
     fx, fy = cam[0], cam[1]
     for chunk in prange((len(means) + CHUNK - 1) // CHUNK):
         v_R = np.empty(9, means.dtype)  # scratch per chunk of Gaussians, not per Gaussian
@@ -267,9 +266,21 @@ def _sh_basis(degree, x, y, z, basis, grad):
     basis[15] = C3[6] * x * (xx - 3.0 * yy)
     grad[0, 9], grad[1, 9], grad[2, 9] = 6.0 * C3[0] * x * y, C3[0] * (3.0 * xx - 3.0 * yy), 0.0
     grad[0, 10], grad[1, 10], grad[2, 10] = C3[1] * y * z, C3[1] * x * z, C3[1] * x * y
-    grad[0, 11], grad[1, 11], grad[2, 11] = -2.0 * C3[2] * x * y, C3[2] * (4.0 * zz - xx - 3.0 * yy), 8.0 * C3[2] * y * z
-    grad[0, 12], grad[1, 12], grad[2, 12] = -6.0 * C3[3] * x * z, -6.0 * C3[3] * y * z, C3[3] * (6.0 * zz - 3.0 * xx - 3.0 * yy)
-    grad[0, 13], grad[1, 13], grad[2, 13] = C3[4] * (4.0 * zz - 3.0 * xx - yy), -2.0 * C3[4] * x * y, 8.0 * C3[4] * x * z
+    grad[0, 11], grad[1, 11], grad[2, 11] = (
+        -2.0 * C3[2] * x * y,
+        C3[2] * (4.0 * zz - xx - 3.0 * yy),
+        8.0 * C3[2] * y * z,
+    )
+    grad[0, 12], grad[1, 12], grad[2, 12] = (
+        -6.0 * C3[3] * x * z,
+        -6.0 * C3[3] * y * z,
+        C3[3] * (6.0 * zz - 3.0 * xx - 3.0 * yy),
+    )
+    grad[0, 13], grad[1, 13], grad[2, 13] = (
+        C3[4] * (4.0 * zz - 3.0 * xx - yy),
+        -2.0 * C3[4] * x * y,
+        8.0 * C3[4] * x * z,
+    )
     grad[0, 14], grad[1, 14], grad[2, 14] = 2.0 * C3[5] * x * z, -2.0 * C3[5] * y * z, C3[5] * (xx - yy)
     grad[0, 15], grad[1, 15], grad[2, 15] = C3[6] * (3.0 * xx - 3.0 * yy), -6.0 * C3[6] * x * y, 0.0
 

@@ -103,5 +103,3 @@ def write_sfm_output(prefix: Path, scene: dict, n_views: int, width: int, height
     rgb = (scene["rgb"][pick].numpy() * 255).astype(np.uint8)
     write_colmap_binary(root / "sparse", width, height, focal, viewmats, names, xyz, rgb)
     return viewmats, images
-
-

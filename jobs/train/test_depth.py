@@ -57,7 +57,9 @@ class TrainWithDepthTest(unittest.TestCase):
                     torch.tensor(im.viewmat(), dtype=torch.float32)[None], K[None], 64, 48, render_mode="ED",
                 )  # fmt: skip
             # As a monocular model would give it: inverse depth with its own scale and shift.
-            rel = torch.where(alpha[0, ..., 0] > 0.5, 7.0 / ed[0, ..., 0].clamp_min(1e-3) + 2.0, torch.tensor(2.0)).numpy()
+            rel = torch.where(
+                alpha[0, ..., 0] > 0.5, 7.0 / ed[0, ..., 0].clamp_min(1e-3) + 2.0, torch.tensor(2.0)
+            ).numpy()
             aligned = aligned_inverse_depth(rel, model.xyz, model.cameras[1].K(), im.viewmat())
             covered = (alpha[0, ..., 0] > 0.5).numpy()
             truth = 1.0 / ed[0, ..., 0].numpy()[covered]
@@ -67,7 +69,8 @@ class TrainWithDepthTest(unittest.TestCase):
             q = np.rint((rel - lo) / (hi - lo) * 65535).astype(np.uint16)
             PILImage.fromarray(q).save(tmp / "depth" / f"{stem}.png")
             frames.append({"file": f"{stem}.jpg", "depth": f"{stem}.png", "preview": f"preview/{stem}.jpg",
-                           "width": 64, "height": 48, "model_width": 518, "model_height": 392, "min": lo, "max": hi})  # fmt: skip
+                           "width": 64, "height": 48, "model_width": 518, "model_height": 392,
+                           "min": lo, "max": hi})  # fmt: skip
         self.assertLess(max(errors), 0.05, f"median relative error of the aligned inverse depth per view: {errors}")
         (tmp / "depth" / "manifest.json").write_text(json.dumps({"metrics": {"frames": frames}}))
         run = run_stage(tmp, {"iterations": 30})

@@ -68,7 +68,10 @@ class DeviceTest(unittest.TestCase):
         self.assertEqual({k: v for k, v in missing.items() if v}, {})
 
     def test_the_check_catches_a_constructor_without_a_device(self):
-        src = "import torch\na = torch.zeros(3)\nb = torch.zeros(3, device=d)\nc = torch.from_numpy(x)\nd = torch.from_numpy(x).to(dev)\n"
+        src = (
+            "import torch\na = torch.zeros(3)\nb = torch.zeros(3, device=d)\n"
+            "c = torch.from_numpy(x)\nd = torch.from_numpy(x).to(dev)\n"
+        )
         self.assertEqual(constructors_without_device(src), [2, 4])
 
     def test_ssim_runs_on_the_images_device(self):
@@ -86,7 +89,9 @@ class DeviceTest(unittest.TestCase):
         self.assertEqual({t.device for t in d.state_dict().values()}, {META})
         cpu = init_params(xyz, np.full((50, 3), 128), 1, torch.device("cpu"), init_scale=0.1)
         ref = init_params(xyz, np.full((50, 3), 128), 1, torch.device("cpu"))
-        np.testing.assert_allclose(torch.exp(cpu["scales"]).detach(), 0.1 * torch.exp(ref["scales"]).detach(), rtol=1e-5)
+        np.testing.assert_allclose(
+            torch.exp(cpu["scales"]).detach(), 0.1 * torch.exp(ref["scales"]).detach(), rtol=1e-5
+        )
 
     def test_views_are_loaded_onto_the_training_device_once(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .metrics import ssim
+
 from .raster_cpu import (
     ALPHA_MAX, ALPHA_MIN, T_MIN, RasterizeTiles, ShColors, _schedule, project, quat_to_rotmat, rasterization,
     tile_rects,
@@ -172,8 +173,8 @@ class RasterizerTest(unittest.TestCase):
         ref = ssim(pred, target.clone().requires_grad_(True))  # metrics' conv2d form
         self.assertLess(float(ref), 0.95)
         torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
-        a, = torch.autograd.grad(ours, pred)
-        b, = torch.autograd.grad(ref, pred)
+        (a,) = torch.autograd.grad(ours, pred)
+        (b,) = torch.autograd.grad(ref, pred)
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-14)
 
     def test_projection_matches_the_matrix_form_of_ewa_splatting(self):

@@ -158,17 +158,20 @@ class TrainStageTest(unittest.TestCase):
     def test_started_by_a_python_without_torch_it_runs_under_splatflow_python(self):
         # `python -S` cannot see Debian's dist-packages: as a pyenv python3 first on PATH would be.
         wrapper = self.tmp / "python-wrapper"
-        wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
+        wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
         wrapper.chmod(0o755)
-        env = {**os.environ, "SPLATFLOW_STAGE": "train", "SPLATFLOW_REQUEST_ID": "r", "SPLATFLOW_INPUT_URI": "/dev/null",
-               "SPLATFLOW_REQUEST_PREFIX": f"{self.tmp}/nothing/"}  # fmt: skip
+        env = {**os.environ, "SPLATFLOW_STAGE": "train", "SPLATFLOW_REQUEST_ID": "r",
+               "SPLATFLOW_INPUT_URI": "/dev/null", "SPLATFLOW_REQUEST_PREFIX": f"{self.tmp}/nothing/"}  # fmt: skip
         args = [sys.executable, "-S", str(ROOT / "jobs" / "train" / "main.py")]
         run = subprocess.run(args, env={**env, "SPLATFLOW_PYTHON": str(wrapper)}, text=True, capture_output=True)
         self.assertEqual(run.returncode, 1)
         self.assertIn("cannot read the sfm stage's model", run.stderr)  # it got as far as reading its input
         run = subprocess.run(args, env={**env, "SPLATFLOW_PYTHON": sys.executable}, text=True, capture_output=True)
         self.assertEqual(run.returncode, 1)
-        self.assertEqual(run.stderr.strip().splitlines(), [f"train: torch is not installed for {sys.executable} (Debian: apt-get install python3-torch)"])
+        self.assertEqual(
+            run.stderr.strip().splitlines(),
+            [f"train: torch is not installed for {sys.executable} (Debian: apt-get install python3-torch)"],
+        )
 
     def test_bad_parameters_are_refused_naming_the_parameter(self):
         for params, word in (({"iterations": "many"}, "iterations"), ({"preset": "ultra"}, "preset"), ({"x": 1}, "x")):
@@ -182,13 +185,18 @@ class TrainStageTest(unittest.TestCase):
         text = self.tmp / "text"
         text.mkdir()
         cam = binary.cameras[1]
-        (text / "cameras.txt").write_text(f"# comment\n1 PINHOLE {cam.width} {cam.height} {' '.join(map(str, cam.params))}\n")
+        (text / "cameras.txt").write_text(
+            f"# comment\n1 PINHOLE {cam.width} {cam.height} {' '.join(map(str, cam.params))}\n"
+        )
         lines = ["# Image list"]
         for im in binary.images:
             lines += [f"{im.id} {' '.join(map(repr, im.qvec))} {' '.join(map(repr, im.tvec))} 1 {im.name}", ""]
         (text / "images.txt").write_text("\n".join(lines) + "\n")
         (text / "points3D.txt").write_text(
-            "".join(f"{i} {x!r} {y!r} {z!r} {r} {g} {b} 0.5\n" for i, ((x, y, z), (r, g, b)) in enumerate(zip(binary.xyz, binary.rgb)))
+            "".join(
+                f"{i} {x!r} {y!r} {z!r} {r} {g} {b} 0.5\n"
+                for i, ((x, y, z), (r, g, b)) in enumerate(zip(binary.xyz, binary.rgb))
+            )
         )
         model = read_model(text)
         self.assertEqual([im.name for im in model.images], [im.name for im in binary.images])

@@ -42,8 +42,11 @@ class View:
 
 
 class CheckpointStore(Protocol):
-    def load(self) -> Optional[dict]: ...
-    def save(self, state: dict) -> None: ...
+    def load(self) -> Optional[dict]:
+        ...
+
+    def save(self, state: dict) -> None:
+        ...
 
 
 class NoCheckpoints:
@@ -207,7 +210,11 @@ def train(
         PHASES.lap("optimizer")
         stats = {}
         with torch.no_grad():
-            if mcmc is None and settings.densify_from < step < settings.densify_until and step % settings.densify_every == 0:
+            if (
+                mcmc is None
+                and settings.densify_from < step < settings.densify_until
+                and step % settings.densify_every == 0
+            ):
                 stats = densifier.refine(params, optimizers, settings.densify_grad, scale, settings.max_gaussians,
                                          prune_large=step > settings.opacity_reset_every)  # fmt: skip
             if mcmc is None and step < settings.densify_until and step % settings.opacity_reset_every == 0:
@@ -230,4 +237,6 @@ def train(
                            "steps_per_second": round(steps_done / (time.time() - started), 3), **stats})  # fmt: skip
         PHASES.lap("other")
     elapsed = time.time() - started
-    return Result(params, settings.sh_degree, round(steps_done / elapsed, 3) if steps_done else 0.0, resumed_from, losses)
+    return Result(
+        params, settings.sh_degree, round(steps_done / elapsed, 3) if steps_done else 0.0, resumed_from, losses
+    )

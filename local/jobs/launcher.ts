@@ -84,6 +84,16 @@ export interface ExecutionResource {
   conditions: Array<{ type: string; state: string; message?: string }>;
 }
 
+/** What each attempt of an execution's one task runs, and where it reports. */
+interface Task {
+  job: StageJob;
+  args: string[];
+  env: Record<string, string>;
+  timeoutSeconds: number;
+  logs: Logger;
+  tracked: Tracked;
+}
+
 interface Tracked {
   execution: ExecutionResource;
   ended: Promise<void>;
@@ -109,14 +119,7 @@ export function createLauncher(options: LauncherOptions): JobsLauncher {
   const { definitions, jobPrefix, cwd, bucket, log } = options;
   const executions = new Map<string, Tracked>();
 
-  const runOnce = (
-    job: StageJob,
-    args: string[],
-    env: Record<string, string>,
-    timeoutSeconds: number,
-    logs: Logger,
-    tracked: Tracked,
-  ) =>
+  const runOnce = ({ job, args, env, timeoutSeconds, logs, tracked }: Task) =>
     new Promise<Attempt>((resolve) => {
       const child = spawn(job.command[0]!, [...job.command.slice(1), ...args], {
         cwd,
@@ -209,7 +212,7 @@ export function createLauncher(options: LauncherOptions): JobsLauncher {
     };
     const tracked: Tracked = { execution, ended: Promise.resolve(), cancelled: false };
     executions.set(name, tracked);
-    tracked.ended = attempts(job, container.args ?? [], env, timeoutSeconds, logs, tracked, executionId);
+    tracked.ended = attempts({ job, args: container.args ?? [], env, timeoutSeconds, logs, tracked }, executionId);
     const operation = () => ({
       name: `projects/${project}/locations/${location}/operations/${randomBytes(8).toString('hex')}`,
       done: execution.completionTime !== undefined,
@@ -240,28 +243,14 @@ export function createLauncher(options: LauncherOptions): JobsLauncher {
   };
 
   /** Every attempt Cloud Run would make of the one task, then the execution's final state. */
-  async function attempts(
-    job: StageJob,
-    args: string[],
-    env: Record<string, string>,
-    timeoutSeconds: number,
-    logs: Logger,
-    tracked: Tracked,
-    executionId: string,
-  ): Promise<void> {
+  async function attempts(task: Task, executionId: string): Promise<void> {
     await Promise.resolve();
+    const { job, timeoutSeconds, logs, tracked } = task;
     const { execution } = tracked;
     let attempt: Attempt | undefined;
     let retried = 0;
     for (; retried <= job.max_retries && !tracked.cancelled; retried++) {
-      attempt = await runOnce(
-        job,
-        args,
-        { ...env, CLOUD_RUN_TASK_ATTEMPT: String(retried) },
-        timeoutSeconds,
-        logs,
-        tracked,
-      );
+      attempt = await runOnce({ ...task, env: { ...task.env, CLOUD_RUN_TASK_ATTEMPT: String(retried) } });
       if (attempt.exitCode === 0 || tracked.cancelled) break;
       logs.warning('task attempt failed', { attempt: retried + 1, exit_code: attempt.exitCode, cause: attempt.cause });
     }

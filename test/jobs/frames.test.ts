@@ -21,17 +21,18 @@ before(async () => {
 });
 after(() => rm(work, { recursive: true, force: true }));
 
-async function framesOf(prefix: string) {
+/** Runs the frames stage on `input` into `work/name/`, which must succeed, and reads its manifest. */
+async function framesOk(name: string, input: string, params: Record<string, unknown> = {}) {
+  const prefix = join(work, name) + '/';
+  const run = await runStageProcess('frames', { input, prefix, params });
+  assert.equal(run.code, 0, run.stderr);
   const manifest = await readManifest(join(prefix, 'frames', 'manifest.json'));
-  return { manifest, metrics: manifest.metrics as unknown as FramesMetrics };
+  return { run, prefix, manifest, metrics: manifest.metrics as unknown as FramesMetrics };
 }
 
 describe('frames from a video', () => {
   it('takes every frame of the watch orbit, whose 4 fps photos lie further apart than max_step, upright and uncropped', async () => {
-    const prefix = join(work, 'watch') + '/';
-    const run = await runStageProcess('frames', { input: WATCH_VIDEO, prefix, params: { target_frames: 11 } });
-    assert.equal(run.code, 0, run.stderr);
-    const { manifest, metrics } = await framesOf(prefix);
+    const { run, prefix, manifest, metrics } = await framesOk('watch', WATCH_VIDEO, { target_frames: 11 });
     assert.equal(metrics.source, 'video');
     assert.equal(metrics.video?.frames_decoded, 44);
     assert.equal(metrics.video?.rotation, 0);
@@ -89,10 +90,7 @@ describe('frames from a video', () => {
       'libx264',
       clip,
     );
-    const prefix = join(work, 'pan') + '/';
-    const run = await runStageProcess('frames', { input: clip, prefix, params: { target_frames: 12, max_step: 0.25 } });
-    assert.equal(run.code, 0, run.stderr);
-    const { metrics } = await framesOf(prefix);
+    const { metrics } = await framesOk('pan', clip, { target_frames: 12, max_step: 0.25 });
     const times = metrics.frames.map((f) => f.time_s ?? NaN);
     const early = times.filter((t) => t < 3).length;
     const late = times.filter((t) => t >= 3).length;
@@ -128,10 +126,7 @@ describe('frames from a video', () => {
       'yuv420p',
       video,
     );
-    const prefix = join(work, 'blur') + '/';
-    const run = await runStageProcess('frames', { input: video, prefix, params: { target_frames: 6, min_frames: 6 } });
-    assert.equal(run.code, 0, run.stderr);
-    const { metrics } = await framesOf(prefix);
+    const { metrics } = await framesOk('blur', video, { target_frames: 6, min_frames: 6 });
     assert.deepEqual(
       metrics.frames.map((f) => Number(f.source)),
       [0, 5, 10, 15, 16, 21],
@@ -156,15 +151,8 @@ describe('frames from a video', () => {
       flat,
     );
     await ffmpeg('-i', flat, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', turned);
-    const prefix = join(work, 'turned') + '/';
     // A flat, static picture: the static-shot and detail checks are beside the point here.
-    const run = await runStageProcess('frames', {
-      input: turned,
-      prefix,
-      params: { target_frames: 4, min_travel: 0, min_detail: 0 },
-    });
-    assert.equal(run.code, 0, run.stderr);
-    const { metrics } = await framesOf(prefix);
+    const { prefix, metrics } = await framesOk('turned', turned, { target_frames: 4, min_travel: 0, min_detail: 0 });
     assert.equal(metrics.video?.rotation, 270);
     const { data, info } = await sharp(join(prefix, 'frames', metrics.frames[0]?.file ?? ''))
       .greyscale()
@@ -184,10 +172,7 @@ describe('frames from a video', () => {
       fps: 10,
       speed: 0.15,
     });
-    const prefix = join(work, 'many') + '/';
-    const run = await runStageProcess('frames', { input: clip, prefix });
-    assert.equal(run.code, 0, run.stderr);
-    const { manifest, metrics } = await framesOf(prefix);
+    const { manifest, metrics } = await framesOk('many', clip);
     assert.ok(metrics.count >= 150, `${metrics.count} frames`);
     assert.equal(manifest.outputs.length, metrics.count + 1);
   });
@@ -195,14 +180,7 @@ describe('frames from a video', () => {
   it('caps the long side and keeps the aspect ratio', async () => {
     const clip = join(work, 'wide.mp4');
     await testClip(clip, { width: 1280, height: 720, seconds: 2, fps: 10 });
-    const prefix = join(work, 'wide') + '/';
-    const run = await runStageProcess('frames', {
-      input: clip,
-      prefix,
-      params: { target_frames: 3, max_long_side: 640, min_travel: 0 },
-    });
-    assert.equal(run.code, 0, run.stderr);
-    const { metrics } = await framesOf(prefix);
+    const { metrics } = await framesOk('wide', clip, { target_frames: 3, max_long_side: 640, min_travel: 0 });
     assert.deepEqual(
       metrics.frames.map((f) => [f.width, f.height]),
       [
@@ -226,31 +204,20 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
     ],
     [
       'an audio-only file',
-      async () => {
-        const path = join(work, 'sound.mp4');
-        await ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-c:a', 'aac', path);
-        return path;
-      },
+      () =>
+        clip('sound.mp4', (path) => ffmpeg('-f', 'lavfi', '-i', 'sine=frequency=440:duration=2', '-c:a', 'aac', path)),
       {},
       /no video stream \(only audio\)/,
     ],
     [
       'a clip too short for min_frames',
-      async () => {
-        const path = join(work, 'short.mp4');
-        await testClip(path, { width: 160, height: 120, seconds: 0.5, fps: 10 });
-        return path;
-      },
+      () => clip('short.mp4', (path) => testClip(path, { width: 160, height: 120, seconds: 0.5, fps: 10 })),
       { min_frames: 10 },
       /too short: 5 frames decoded, at least 10 needed/,
     ],
     [
       'a clip longer than max_duration_s',
-      async () => {
-        const path = join(work, 'long.mp4');
-        await testClip(path, { width: 160, height: 120, seconds: 3, fps: 10 });
-        return path;
-      },
+      () => clip('long.mp4', (path) => testClip(path, { width: 160, height: 120, seconds: 3, fps: 10 })),
       { max_duration_s: 2 },
       /lasts 3\.0 s; at most 2 s/,
     ],
@@ -263,61 +230,58 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
     ['a missing input', () => Promise.resolve(join(work, 'absent.mp4')), {}, /input not found/],
     [
       'a static shot (a still photo for 4 s)',
-      async () => {
-        const path = join(work, 'still.mp4');
-        await ffmpeg(
-          '-loop',
-          '1',
-          '-framerate',
-          '10',
-          '-i',
-          WATCH_PHOTO(5),
-          '-vf',
-          'scale=240:320',
-          '-t',
-          '4',
-          '-pix_fmt',
-          'yuv420p',
-          path,
-        );
-        return path;
-      },
+      () =>
+        clip('still.mp4', (path) =>
+          ffmpeg(
+            '-loop',
+            '1',
+            '-framerate',
+            '10',
+            '-i',
+            WATCH_PHOTO(5),
+            '-vf',
+            'scale=240:320',
+            '-t',
+            '4',
+            '-pix_fmt',
+            'yuv420p',
+            path,
+          ),
+        ),
       {},
       /the camera barely moves .*walk slowly around the subject/,
     ],
     [
       'a blank wall (flat colour with sensor noise, 4 s)',
-      async () => {
-        const path = join(work, 'wall.mp4');
-        await ffmpeg(
-          '-f',
-          'lavfi',
-          '-i',
-          'color=c=0xc8c0b0:size=320x240:rate=10,noise=alls=6:allf=t',
-          '-t',
-          '4',
-          '-pix_fmt',
-          'yuv420p',
-          path,
-        );
-        return path;
-      },
+      () =>
+        clip('wall.mp4', (path) =>
+          ffmpeg(
+            '-f',
+            'lavfi',
+            '-i',
+            'color=c=0xc8c0b0:size=320x240:rate=10,noise=alls=6:allf=t',
+            '-t',
+            '4',
+            '-pix_fmt',
+            'yuv420p',
+            path,
+          ),
+        ),
       {},
       /almost no detail .*film a subject with texture/,
     ],
     [
       'a one-second clip',
-      async () => {
-        const path = join(work, 'second.mp4');
-        await panClip(path, join(SCEAUX_PHOTOS, '100_7102.JPG'), {
-          width: 160,
-          height: 120,
-          seconds: 1,
-          fps: 30,
-          speed: 0.5,
-        });
-        return path;
-      },
+      () =>
+        clip('second.mp4', (path) =>
+          panClip(path, join(SCEAUX_PHOTOS, '100_7102.JPG'), {
+            width: 160,
+            height: 120,
+            seconds: 1,
+            fps: 30,
+            speed: 0.5,
+          }),
+        ),
       {},
       /lasts 1\.0 s; at least 2 s are needed/,
     ],
@@ -341,21 +305,27 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
     ],
     [
       'a pan too fast for the frame ceiling',
-      async () => {
-        const path = join(work, 'whip.mp4');
-        await panClip(path, join(SCEAUX_PHOTOS, '100_7104.JPG'), {
-          width: 160,
-          height: 120,
-          seconds: 3,
-          fps: 10,
-          speed: 1,
-        });
-        return path;
-      },
+      () =>
+        clip('whip.mp4', (path) =>
+          panClip(path, join(SCEAUX_PHOTOS, '100_7104.JPG'), {
+            width: 160,
+            height: 120,
+            seconds: 3,
+            fps: 10,
+            speed: 1,
+          }),
+        ),
       { max_frames: 5, target_frames: 4 },
       /needs \d+ frames, more than max_frames 5: film a shorter clip or move more slowly/,
     ],
   ];
+
+  /** `work/name`, once `make` has written a clip there. */
+  async function clip(name: string, make: (path: string) => Promise<void>): Promise<string> {
+    const path = join(work, name);
+    await make(path);
+    return path;
+  }
 
   async function write(name: string, data: string | Buffer): Promise<string> {
     const path = join(work, name);
@@ -378,14 +348,7 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
 
 describe('frames from photos', () => {
   it('normalises a folder of photos: all kept in name order, long side capped', async () => {
-    const prefix = join(work, 'sceaux') + '/';
-    const run = await runStageProcess('frames', {
-      input: SCEAUX_PHOTOS,
-      prefix,
-      params: { max_long_side: 800, min_frames: 5 },
-    });
-    assert.equal(run.code, 0, run.stderr);
-    const { metrics } = await framesOf(prefix);
+    const { metrics } = await framesOk('sceaux', SCEAUX_PHOTOS, { max_long_side: 800, min_frames: 5 });
     assert.equal(metrics.source, 'images');
     assert.equal(metrics.count, 11);
     assert.equal(metrics.frames[0]?.source, '100_7100.JPG');
@@ -407,10 +370,7 @@ describe('frames from photos', () => {
     await writeFile(join(dir, 'readme.txt'), 'not a photo');
     const zip = join(work, 'photos.zip');
     await promisify(execFile)('zip', ['-qr', zip, '.'], { cwd: dir });
-    const prefix = join(work, 'zipped') + '/';
-    const run = await runStageProcess('frames', { input: zip, prefix, params: { min_frames: 3 } });
-    assert.equal(run.code, 0, run.stderr);
-    const { metrics } = await framesOf(prefix);
+    const { metrics } = await framesOk('zipped', zip, { min_frames: 3 });
     assert.deepEqual(
       metrics.frames.map((f) => [f.source, f.width, f.height]),
       [

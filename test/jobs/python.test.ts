@@ -1,11 +1,12 @@
 /**
  * Runs the Python stages' own tests (jobs/**\/test_*.py: the CPU rasterizer against its dense reference, training
- * and mesh on synthetic scenes, the job runtime) with the interpreter that has Debian's torch and numba, so
- * `npm test` covers them; checks that what a Python stage records on failure is the TypeScript runtime's record, and
- * that the train presets `npm run reconstruct` offers are the train stage's.
+ * and mesh on synthetic scenes, the job runtime) with the interpreter that has Debian's torch and numba, one test per
+ * module, so `npm test` covers them and a failure names its module; checks that what a Python stage records on
+ * failure is the TypeScript runtime's record, and that the train presets `npm run reconstruct` offers are the train
+ * stage's.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -18,14 +19,34 @@ import { TRAIN_PRESETS } from '../../local/reconstruct/params.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const python = process.env.SPLATFLOW_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
-test('python stage tests pass (train, mesh, job runtime)', { timeout: 600_000 }, () => {
-  const run = spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'jobs', '-t', '.', '-p', 'test_*.py'], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, METADATA_SERVER_DETECTION: 'none', NUMBA_NUM_THREADS: '2' },
-  });
-  assert.equal(run.status, 0, `${python} -m unittest failed:\n${run.stdout}\n${run.stderr}`);
+// The Python test modules as unittest's discovery names them (jobs/**/test_*.py → jobs.train.test_x), each run as a
+// test of its own so that a failure names its module.
+const pythonTests = readdirSync(join(root, 'jobs'), { recursive: true, encoding: 'utf8' })
+  .filter((path) => /(^|\/)test_[^/]*\.py$/.test(path))
+  .map((path) => `jobs.${path.slice(0, -'.py'.length).replaceAll('/', '.')}`)
+  .sort();
+
+test('every folder of Python code under jobs/ has a test module', () => {
+  const pythonDirs = readdirSync(join(root, 'jobs'), { recursive: true, encoding: 'utf8' })
+    .filter((path) => path.endsWith('.py') && !path.endsWith('__init__.py'))
+    .map((path) => `jobs.${dirname(path).replaceAll('/', '.')}`);
+  const tested = new Set(pythonTests.map((module) => module.slice(0, module.lastIndexOf('.'))));
+  const untested = [...new Set(pythonDirs)].filter((dir) => !tested.has(dir));
+  assert.deepEqual(untested, []);
 });
+
+for (const module of pythonTests) {
+  test(`python ${module}`, { timeout: 600_000 }, (t) => {
+    const run = spawnSync(python, ['-m', 'unittest', module], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, METADATA_SERVER_DETECTION: 'none', NUMBA_NUM_THREADS: '2' },
+    });
+    assert.equal(run.status, 0, `${python} -m unittest ${module} failed:\n${run.stdout}\n${run.stderr}`);
+    // unittest's closing lines ("Ran 12 tests in 3.1s", "OK (skipped=2)") in the report
+    t.diagnostic(run.stderr.trim().split('\n').slice(-3).join(' ').replace(/\s+/g, ' '));
+  });
+}
 
 test("the presets `npm run reconstruct --preset` offers are the train stage's, in its order", () => {
   const run = spawnSync(

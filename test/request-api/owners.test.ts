@@ -6,62 +6,39 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
 import { callerScope } from '../../functions/request-api/scope.js';
 import { uploadRequestId } from '../../functions/request-api/upload.js';
-import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import type { ServedFunctions } from '../../local/services/functions.js';
+import { startGoogleModeStack, type GoogleModeStack } from '../support/google-mode-stack.js';
 import { call } from '../../local/json-http.js';
-import { startIdTokenIssuer, type IdTokenIssuer } from '../support/id-tokens.js';
-import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
-import { writeSigningKey } from '../../local/services/signing-key.js';
+import type { IdTokenIssuer } from '../support/id-tokens.js';
 import { validV4Signature } from '../support/signing-key.js';
-import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
+import type { WorkflowsFake } from '../support/workflows-fake.js';
 
 const UPLOADS = 'gs://splatflow-uploads/uploads/';
 const IMPORTS = 'gs://splatflow-imports/batch/';
 
-let redis: RedisServer;
-let firestore: FirestoreEmulator;
-let workflows: WorkflowsFake;
-let issuer: IdTokenIssuer;
 let functions: ServedFunctions;
 let db: Firestore;
-let key: ReturnType<typeof writeSigningKey>;
+let key: GoogleModeStack['key'];
+let workflows: WorkflowsFake;
+let issuer: IdTokenIssuer;
+let close: GoogleModeStack['close'];
 
 before(async () => {
-  [redis, firestore, workflows, issuer] = await Promise.all([
-    startRedis(),
-    startFirestore(),
-    startWorkflowsFake(),
-    startIdTokenIssuer(),
-  ]);
-  key = writeSigningKey();
-  functions = await serveFunctions(['trigger', 'preprocessVideo', 'uploads', 'onUpload', 'queue'], {
-    REDIS_URL: redis.url,
-    FIRESTORE_EMULATOR_HOST: firestore.host,
-    WORKFLOWS_EMULATOR_HOST: workflows.host,
-    GOOGLE_CLOUD_PROJECT: 'splatflow-test',
-    AUTH_MODE: 'google',
-    AUTH_JWKS_URL: issuer.jwksUrl,
-    AUTH_AUDIENCE: issuer.audience,
-    INPUT_LOCATIONS: `${UPLOADS},${IMPORTS}`,
-    UPLOADS_PREFIX: 'uploads/',
-    OUTPUT_PREFIX: 'gs://splatflow-results/requests/',
-    SIGNING_KEY_FILE: key.file,
-    AUTO_DISPATCH: 'false',
-    // Upload status objects are test/request-api/upload-status.test.ts's; here no storage API answers.
-    UPLOAD_STATUS_OBJECTS: 'false',
-  });
-  db = new Firestore({ projectId: 'splatflow-test' });
+  ({ functions, db, key, workflows, issuer, close } = await startGoogleModeStack(
+    ['trigger', 'preprocessVideo', 'uploads', 'onUpload', 'queue'],
+    {
+      INPUT_LOCATIONS: `${UPLOADS},${IMPORTS}`,
+      UPLOADS_PREFIX: 'uploads/',
+      AUTO_DISPATCH: 'false',
+      // Upload status objects are test/request-api/upload-status.test.ts's; here no storage API answers.
+      UPLOAD_STATUS_OBJECTS: 'false',
+    },
+  ));
 });
-after(async () => {
-  key.remove();
-  await functions.close();
-  await db.terminate();
-  await Promise.all([redis.stop(), workflows.stop(), issuer.stop()]);
-  firestore.stop();
-});
+after(() => close());
 
 type Body = Record<string, unknown> & {
   error?: { code: string; message: string; rule?: string };

@@ -7,62 +7,39 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Firestore } from '@google-cloud/firestore';
+import type { Firestore } from '@google-cloud/firestore';
 import { callerScope } from '../../functions/request-api/scope.js';
-import { startFirestore, type FirestoreEmulator } from '../../local/services/firestore-emulator.js';
-import { serveFunctions, type ServedFunctions } from '../../local/services/functions.js';
+import type { ServedFunctions } from '../../local/services/functions.js';
+import { startGoogleModeStack, type GoogleModeStack } from '../support/google-mode-stack.js';
 import { call } from '../../local/json-http.js';
 import { until } from '../support/http.js';
-import { startIdTokenIssuer, type IdTokenIssuer } from '../support/id-tokens.js';
-import { startRedis, type RedisServer } from '../../local/services/redis-server.js';
-import { writeSigningKey } from '../../local/services/signing-key.js';
+import type { IdTokenIssuer } from '../support/id-tokens.js';
 import { validV4Signature } from '../support/signing-key.js';
-import { startWorkflowsFake, type WorkflowsFake } from '../support/workflows-fake.js';
+import type { WorkflowsFake } from '../support/workflows-fake.js';
 
 const WEBHOOK_SECRET = 'webhook-secret-for-tests-0123456789';
 const STATUS_URL = 'https://status.splatflow.test/status';
 
-let redis: RedisServer;
-let firestore: FirestoreEmulator;
-let workflows: WorkflowsFake;
-let issuer: IdTokenIssuer;
 let functions: ServedFunctions;
 let db: Firestore;
-let key: ReturnType<typeof writeSigningKey>;
+let key: GoogleModeStack['key'];
+let workflows: WorkflowsFake;
+let issuer: IdTokenIssuer;
+let close: GoogleModeStack['close'];
 
 before(async () => {
-  [redis, firestore, workflows, issuer] = await Promise.all([
-    startRedis(),
-    startFirestore(),
-    startWorkflowsFake(),
-    startIdTokenIssuer(),
-  ]);
-  key = writeSigningKey();
-  functions = await serveFunctions(['trigger', 'preprocessVideo', 'status', 'queue'], {
-    REDIS_URL: redis.url,
-    FIRESTORE_EMULATOR_HOST: firestore.host,
-    WORKFLOWS_EMULATOR_HOST: workflows.host,
-    GOOGLE_CLOUD_PROJECT: 'splatflow-test',
-    AUTH_MODE: 'google',
-    AUTH_JWKS_URL: issuer.jwksUrl,
-    AUTH_AUDIENCE: issuer.audience,
-    STATUS_URL,
-    OUTPUT_PREFIX: 'gs://splatflow-results/requests/',
-    INPUT_LOCATIONS: 'gs://splatflow-uploads/uploads/',
-    SIGNING_KEY_FILE: key.file,
-    WEBHOOK_SECRET,
-    WEBHOOK_ALLOW_HTTP: 'true',
-    MAX_CONCURRENT_RECONSTRUCTIONS: '50',
-  });
-  db = new Firestore({ projectId: 'splatflow-test' });
+  ({ functions, db, key, workflows, issuer, close } = await startGoogleModeStack(
+    ['trigger', 'preprocessVideo', 'status', 'queue'],
+    {
+      STATUS_URL,
+      INPUT_LOCATIONS: 'gs://splatflow-uploads/uploads/',
+      WEBHOOK_SECRET,
+      WEBHOOK_ALLOW_HTTP: 'true',
+      MAX_CONCURRENT_RECONSTRUCTIONS: '50',
+    },
+  ));
 });
-after(async () => {
-  key.remove();
-  await functions.close();
-  await db.terminate();
-  await Promise.all([redis.stop(), workflows.stop(), issuer.stop()]);
-  firestore.stop();
-});
+after(() => close());
 
 type Body = Record<string, unknown> & {
   error?: { code: string; message: string };

@@ -13,13 +13,22 @@ export async function ffmpeg(...args: string[]): Promise<void> {
   await run('ffmpeg', ['-hide_banner', '-v', 'error', '-y', ...args]);
 }
 
-/** A synthetic test-pattern clip (x264) of the given size, length and rate. */
-export async function testClip(path: string, options: { width: number; height: number; seconds: number; fps: number }) {
+interface ClipOptions {
+  width: number;
+  height: number;
+  seconds: number;
+  fps: number;
+}
+
+/** A clip (x264) of an ffmpeg lavfi source ('testsrc2', 'color=c=gray') given its size and rate, then `filters`. */
+async function lavfiClip(path: string, source: string, options: ClipOptions, filters: string[] = []) {
+  const sizeAndRate = `size=${options.width}x${options.height}:rate=${options.fps}`;
   await ffmpeg(
     '-f',
     'lavfi',
     '-i',
-    `testsrc2=size=${options.width}x${options.height}:rate=${options.fps}`,
+    `${source}${source.includes('=') ? ':' : '='}${sizeAndRate}`,
+    ...filters,
     '-t',
     String(options.seconds),
     '-c:v',
@@ -30,29 +39,17 @@ export async function testClip(path: string, options: { width: number; height: n
   );
 }
 
+/** A synthetic test-pattern clip (x264) of the given size, length and rate. */
+export async function testClip(path: string, options: ClipOptions) {
+  await lavfiClip(path, 'testsrc2', options);
+}
+
 /**
  * A clip of independent random noise frames (x264): real texture, but nothing in one frame matches
  * the next, so no two frames can be registered together.
  */
-export async function noiseClip(
-  path: string,
-  options: { width: number; height: number; seconds: number; fps: number },
-) {
-  await ffmpeg(
-    '-f',
-    'lavfi',
-    '-i',
-    `color=c=gray:size=${options.width}x${options.height}:rate=${options.fps}`,
-    '-vf',
-    'noise=alls=100:allf=t+u',
-    '-t',
-    String(options.seconds),
-    '-c:v',
-    'libx264',
-    '-pix_fmt',
-    'yuv420p',
-    path,
-  );
+export async function noiseClip(path: string, options: ClipOptions) {
+  await lavfiClip(path, 'color=c=gray', options, ['-vf', 'noise=alls=100:allf=t+u']);
 }
 
 /**
