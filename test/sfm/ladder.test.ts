@@ -2,8 +2,8 @@
  * The sfm ladder driven by planted failures in real handheld footage (room.mp4, its fast pan and
  * blur included), through frames → filter → sfm with the real entry point, ffmpeg and COLMAP:
  * what each rung did is in the manifest's `ladder`, and the stage either goes on saying so or
- * refuses naming what it tried. Frames and SIFT at 480 px keep each clip well under a minute
- * on 2 cores. The other-mapper rung needs GLOMAP, which cannot be installed here (no Debian
+ * refuses naming what it tried. Frames and SIFT at 480 px keep each clip to a minute or less on
+ * an idle 2-core machine (the file: 4.8 min at load 7-8). The other-mapper rung needs GLOMAP, which cannot be installed here (no Debian
  * package, no network): its test runs the ladder with a stand-in at glomap's command line.
  */
 import assert from 'node:assert/strict';
