@@ -151,8 +151,12 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const versionText = help.stdout.toString('utf8') + help.stderr;
   const tools: Record<string, string> = { colmap: /COLMAP\s+(\S+)/.exec(versionText)?.[1] ?? 'unknown' };
 
-  /** Features for `list` only: a rung that adds frames extracts just the new ones into the same database. */
-  const extract = async (list: readonly string[]) => {
+  /**
+   * Features for `list` only: a rung that adds frames extracts just the new ones into the same
+   * database. A video's added frames join its one camera (the fresh database's camera 1): a second
+   * extraction would otherwise give them a camera of their own, and the mapper two lenses to solve.
+   */
+  const extract = async (list: readonly string[], added: boolean) => {
     await writeFile(imageList, list.join('\n') + '\n');
     await timed('features_s', 0, 0.3, (step) =>
       runColmap(
@@ -162,6 +166,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
           ...['--database_path', database, '--image_path', imagesDir, '--image_list_path', imageList],
           ...['--ImageReader.camera_model', params.camera_model],
           ...['--ImageReader.single_camera', singleCamera(params) ? '1' : '0'],
+          ...(added && singleCamera(params) ? ['--ImageReader.existing_camera_id', '1'] : []),
           ...['--SiftExtraction.use_gpu', gpu],
           ...['--SiftExtraction.max_image_size', String(params.max_image_size)],
           ...['--SiftExtraction.num_threads', threads],
@@ -294,7 +299,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const passes = (a: Attempt) => qualityProblem(a.metrics, params) === undefined;
 
   const initialCount = images.length;
-  await extract(images);
+  await extract(images, false);
   let chosen = await attempt('planned', planned, mapper, 'the planned matcher and mapper');
 
   // (b) denser frames around the unregistered spans (video), then matching that sees more pairs.
@@ -304,7 +309,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
     const added = input.densify ? await input.densify(images.filter((name) => !registered.has(name))) : [];
     if (added.length > 0) {
       images = await listImages(imagesDir);
-      await extract(added);
+      await extract(added, true);
     }
     const rescue = rescueMatching(params, planned, images.length, input.vocabTree);
     if (added.length > 0 || rescue.matcher !== planned.matcher || rescue.vocabTree !== planned.vocabTree) {
@@ -319,7 +324,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
       ladder.push(
         skipped(
           'denser',
-          input.densify
+          params.input_kind === 'video'
             ? 'no denser frames between the unregistered ones, and no other matching to try'
             : 'a photo set has no frames in between, and no other matching to try',
         ),

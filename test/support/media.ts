@@ -81,3 +81,40 @@ export async function panClip(
     path,
   );
 }
+
+/**
+ * `seconds` of `video` from `from` (re-encoded, so the cut is frame-exact); `blur`: a span, in
+ * the part's own seconds, blurred far past what SIFT can use, as a hand shaking in the dark gives.
+ */
+export async function clipPart(
+  path: string,
+  video: string,
+  options: { from: number; seconds: number; blur?: { from: number; to: number } },
+) {
+  const { blur } = options;
+  await ffmpeg(
+    ...['-ss', String(options.from), '-t', String(options.seconds), '-i', video],
+    ...(blur ? ['-vf', `boxblur=60:3:enable='between(t,${blur.from},${blur.to})'`] : []),
+    ...['-c:v', 'libx264', '-crf', '18', '-pix_fmt', 'yuv420p', path],
+  );
+}
+
+/**
+ * `first` then, with a hard cut, `second`, scaled and cropped to `first`'s frame size at `fps`:
+ * a clip whose second half shares nothing with its first.
+ */
+export async function cutClip(
+  path: string,
+  first: { video: string; from: number; seconds: number },
+  second: { video: string; seconds: number },
+  frame: { width: number; height: number; fps: number },
+) {
+  const { width, height, fps } = frame;
+  await ffmpeg(
+    ...['-ss', String(first.from), '-t', String(first.seconds), '-i', first.video],
+    ...['-t', String(second.seconds), '-i', second.video],
+    '-filter_complex',
+    `[0:v]fps=${fps},setsar=1[a];[1:v]scale=${width}:-2,crop=${width}:${height},fps=${fps},setsar=1[b];[a][b]concat=n=2:v=1[v]`,
+    ...['-map', '[v]', '-c:v', 'libx264', '-crf', '18', '-pix_fmt', 'yuv420p', path],
+  );
+}
