@@ -99,7 +99,7 @@ describe('a cut to unrelated content (6 s of room.mp4, then 6 s of the watch sli
 });
 
 describe('a span of planted blur (10 s of room.mp4, 3 s of it blurred past recognition)', () => {
-  it('climbs the ladder, then refuses when the policy asks for the full gate, naming each rung and what to change', async (t) => {
+  it('climbs the ladder past the planned rung, then passes on denser frames or refuses naming each rung and what to change', async (t) => {
     const clip = join(work, 'blur.mp4');
     await clipPart(clip, sharedData('room', 'room.mp4'), { from: 8, seconds: 10, blur: { from: 3.5, to: 6.5 } });
     const { prefix } = await framesAndFilter(clip, 'blur', { target_frames: 10 });
@@ -111,16 +111,31 @@ describe('a span of planted blur (10 s of room.mp4, 3 s of it blurred past recog
       { input: clip, prefix, params: { ...SFM, partial_min_share: 0.6 } },
       300_000,
     );
-    assert.equal(run.code, 2, JSON.stringify(run.code === 0 ? await sfmMetrics(prefix) : run.stderr));
-    t.diagnostic(run.stderr);
-    const lines = run.stderr.trim().split('\n');
-    assert.equal(lines.length, 1, run.stderr);
-    // The views either side of the blur share little (8 s with 2.5 s of blur registered 25 of 27: the sides
-    // overlapped). Denser frames inside the blur are as blurred: the rung is tried and recorded, and cannot help.
-    assert.match(
-      lines[0]!,
-      /^sfm failed: only \d+ of \d+ frames registered \(at least 60% needed\): .* Tried: planned: the planned matcher and mapper, \d+ of \d+ registered; denser: \d+ denser frames around \d+ unregistered, exhaustive matching, \d+ of \d+ registered; other_mapper: skipped \(glomap is not installed\)\. To change: film again more slowly/,
-    );
+    t.diagnostic(run.code === 0 ? JSON.stringify(await sfmMetrics(prefix)) : run.stderr);
+    // The planned frames cannot bridge the blur (14 of 34 registered in every run seen). Whether the denser frames
+    // inside it can is up to COLMAP's incremental mapper, which is not deterministic on two threads: the same clip
+    // registered 14 of 51 in one run and 46 of 51 in another. Either way the stage must have climbed the ladder:
+    // passed on the denser rung, or refused naming each rung and what to change.
+    if (run.code === 0) {
+      const sfm = await sfmMetrics(prefix);
+      assert.deepEqual(
+        sfm.ladder.map((r) => [r.rung, r.outcome]),
+        [
+          ['planned', 'below_gate'],
+          ['denser', 'passed'],
+        ],
+      );
+      assert.ok(sfm.images_added > 0 && sfm.registered_share >= 0.6, JSON.stringify(sfm));
+      assert.equal(sfm.partial, false);
+    } else {
+      assert.equal(run.code, 2, run.stderr);
+      const lines = run.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, run.stderr);
+      assert.match(
+        lines[0]!,
+        /^sfm failed: only \d+ of \d+ frames registered \(at least 60% needed\): .* Tried: planned: the planned matcher and mapper, \d+ of \d+ registered; denser: \d+ denser frames around \d+ unregistered, exhaustive matching, \d+ of \d+ registered; other_mapper: skipped \(glomap is not installed\)\. To change: film again more slowly/,
+      );
+    }
   });
 });
 
