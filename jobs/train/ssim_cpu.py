@@ -17,6 +17,14 @@ def window_1d(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     return g / g.sum()
 
 
+@njit(cache=True)
+def _axpy(out, w, src):
+    """out += w · src, rows of the same length. A function of its own so that LLVM vectorizes it: written inline in
+    the blur's loops it compiled to scalar code, ten times slower."""
+    for i in range(out.shape[0]):
+        out[i] += w * src[i]
+
+
 @njit(parallel=True, cache=True)
 def _blur(src, win, tmp, out):
     """src [M,H,W] → out: zero-padded separable filtering with the symmetric 1D window (rows, then columns).
@@ -25,18 +33,18 @@ def _blur(src, win, tmp, out):
     r = len(win) // 2
     for row in prange(M * H):
         m, y = row // H, row % H
-        tmp[m, y, :] = 0.0
+        t = tmp[m, y]
+        t[:] = 0.0
         for k in range(len(win)):
-            wk, off = win[k], k - r
-            for x in range(max(0, -off), min(W, W - off)):
-                tmp[m, y, x] += wk * src[m, y, x + off]
+            off = k - r
+            lo, hi = max(0, -off), min(W, W - off)
+            _axpy(t[lo:hi], win[k], src[m, y, lo + off : hi + off])
     for row in prange(M * H):
         m, y = row // H, row % H
-        out[m, y, :] = 0.0
+        o = out[m, y]
+        o[:] = 0.0
         for k in range(max(0, r - y), min(len(win), H + r - y)):
-            wk = win[k]
-            for x in range(W):
-                out[m, y, x] += wk * tmp[m, y + k - r, x]
+            _axpy(o, win[k], tmp[m, y + k - r])
 
 
 @njit(parallel=True, cache=True)
