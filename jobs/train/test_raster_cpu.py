@@ -2,6 +2,7 @@
 gradients): compositing against a dense every-Gaussian × every-pixel renderer, projection against the matrix form of
 EWA splatting, SH colours against sh.eval_sh, SSIM against metrics' conv2d form."""
 
+import dataclasses
 import unittest
 
 import numpy as np
@@ -206,6 +207,8 @@ class RasterizerTest(unittest.TestCase):
         second = view.ssim_moments()
         torch.testing.assert_close(second, target_moments(view.image.clone()), rtol=0, atol=0)
         self.assertGreater(float((second - first).abs().max()), 0.01)
+        other = dataclasses.replace(view, image=torch.rand(24, 32, 3, generator=g))  # as renders.py makes views
+        torch.testing.assert_close(other.ssim_moments(), target_moments(other.image.clone()), rtol=0, atol=0)
 
     def test_projection_matches_the_matrix_form_of_ewa_splatting(self):
         means, quats, scales, _, _, viewmat, K = scene()

@@ -32,7 +32,7 @@ class View:
     test: bool
     inv_depth: Optional[torch.Tensor] = None  # [H,W] aligned inverse depth from the depth stage (0: no value)
     # (image, its SSIM target moments): kept with the image they came from, so a replaced image gets its own.
-    _moments: Optional[tuple[torch.Tensor, torch.Tensor]] = field(default=None, repr=False, compare=False)
+    _moments: Optional[tuple[torch.Tensor, torch.Tensor]] = field(default=None, init=False, repr=False, compare=False)
 
     def ssim_moments(self) -> torch.Tensor:
         """The image's blurred mean and square for SSIM, on its device: computed at the view's first step, not
