@@ -2,18 +2,22 @@
 gradients): compositing against a dense every-Gaussian × every-pixel renderer, projection against the matrix form of
 EWA splatting, SH colours against sh.eval_sh, SSIM against metrics' conv2d form."""
 
+import dataclasses
 import unittest
 
 import numpy as np
 import torch
 
-from .metrics import ssim
+from .metrics import ssim, target_moments
 
 from .raster_cpu import (
     ALPHA_MAX, ALPHA_MIN, T_MIN, RasterizeTiles, ShColors, _schedule, project, quat_to_rotmat, rasterization,
     tile_rects,
 )  # fmt: skip
 from .sh import eval_sh
+from .trainer import View
+
+META = torch.device("meta")
 
 
 def dense_reference(means2d, conics, colors, opacities, bg, depths, radii, width, height, tile_size, early_stop=True):
@@ -176,6 +180,35 @@ class RasterizerTest(unittest.TestCase):
         (a,) = torch.autograd.grad(ours, pred)
         (b,) = torch.autograd.grad(ref, pred)
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-14)
+
+    def test_ssim_from_cached_target_moments_equals_the_fresh_one(self):
+        g = torch.Generator().manual_seed(6)
+        target = torch.rand(30, 41, 3, generator=g, dtype=torch.float64)
+        pred = (target + 0.3 * torch.rand(30, 41, 3, generator=g, dtype=torch.float64)).requires_grad_(True)
+        for moments in (None, target_moments(target)):
+            got = ssim(pred, target, moments)
+            ref = ssim(pred, target.clone().requires_grad_(True))  # conv2d form, every moment from the images
+            torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(
+                torch.autograd.grad(got, pred)[0], torch.autograd.grad(ref, pred)[0], rtol=1e-9, atol=1e-14
+            )
+        # The conv2d form (the GPU path) takes the same moments.
+        conv = ssim(pred.detach().to(META), target.to(META), target_moments(target).to(META))
+        self.assertEqual(conv.device, META)
+
+    def test_a_view_keeps_its_target_moments_until_its_image_changes(self):
+        g = torch.Generator().manual_seed(7)
+        image = torch.rand(24, 32, 3, generator=g)
+        view = View("a.png", image, torch.eye(3), torch.eye(4), test=False)
+        first = view.ssim_moments()
+        torch.testing.assert_close(first, target_moments(image.clone()), rtol=0, atol=0)
+        self.assertIs(view.ssim_moments(), first)  # computed once, not every step
+        view.image = torch.rand(24, 32, 3, generator=g)
+        second = view.ssim_moments()
+        torch.testing.assert_close(second, target_moments(view.image.clone()), rtol=0, atol=0)
+        self.assertGreater(float((second - first).abs().max()), 0.01)
+        other = dataclasses.replace(view, image=torch.rand(24, 32, 3, generator=g))  # as renders.py makes views
+        torch.testing.assert_close(other.ssim_moments(), target_moments(other.image.clone()), rtol=0, atol=0)
 
     def test_projection_matches_the_matrix_form_of_ewa_splatting(self):
         means, quats, scales, _, _, viewmat, K = scene()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Protocol
 
@@ -16,7 +16,7 @@ from .colmap import Model
 from .depth import DepthFrame, aligned_inverse_depth, decode
 from .gaussians import Densifier, Params, init_params, make_optimizers, means_lr, reset_opacities
 from .mcmc import make_mcmc, regularization
-from .metrics import psnr, ssim
+from .metrics import psnr, ssim, target_moments
 from .phases import PHASES
 from .presets import Settings
 
@@ -31,6 +31,15 @@ class View:
     viewmat: torch.Tensor  # [4,4] world → camera (OpenCV axes, as COLMAP)
     test: bool
     inv_depth: Optional[torch.Tensor] = None  # [H,W] aligned inverse depth from the depth stage (0: no value)
+    # (image, its SSIM target moments): kept with the image they came from, so a replaced image gets its own.
+    _moments: Optional[tuple[torch.Tensor, torch.Tensor]] = field(default=None, init=False, repr=False, compare=False)
+
+    def ssim_moments(self) -> torch.Tensor:
+        """The image's blurred mean and square for SSIM, on its device: computed at the view's first step, not
+        every step (they depend on the target alone)."""
+        if self._moments is None or self._moments[0] is not self.image:
+            self._moments = (self.image, target_moments(self.image))
+        return self._moments[1]
 
     @property
     def width(self) -> int:
@@ -183,7 +192,9 @@ def train(
         meta["means2d"].retain_grad()
         PHASES.lap("render")
         pred, gt = img[0][..., :3], view.image
-        loss = (1 - settings.ssim_lambda) * (pred - gt).abs().mean() + settings.ssim_lambda * (1 - ssim(pred, gt))
+        loss = (1 - settings.ssim_lambda) * (pred - gt).abs().mean() + settings.ssim_lambda * (
+            1 - ssim(pred, gt, view.ssim_moments())
+        )
         if use_depth:
             target = view.inv_depth
             mask = (alpha[0, ..., 0] > 0.5) & (target > 0)
