@@ -42,14 +42,15 @@ NESTED = {"render": ("projection", "sh", "binning", "forward"), "backward": ("ra
 
 def measure(gaussians: int, steps: int, side: int, cpu: bool, densify: bool) -> dict:
     backend = select_backend(prefer_cpu=cpu)
-    tmp = Path(tempfile.mkdtemp(prefix="splatflow-bench-"))
     width, height = side, side * 3 // 4
     scene = blob_scene(gaussians)
     scene["scales"] = scene["scales"] * 0.5  # denser, smaller Gaussians: closer to a trained scene
-    write_sfm_output(tmp, scene, n_views=8, width=width, height=height, points=gaussians)
-    root = tmp / "sfm" / "undistorted"
-    model = read_model(root / "sparse")
-    views = load_views(model, root / "images", side, test_every=0, device=backend.device)
+    # The scene's files are needed only until the views are loaded (into memory).
+    with tempfile.TemporaryDirectory(prefix="splatflow-bench-") as tmp:
+        write_sfm_output(Path(tmp), scene, n_views=8, width=width, height=height, points=gaussians)
+        root = Path(tmp) / "sfm" / "undistorted"
+        model = read_model(root / "sparse")
+        views = load_views(model, root / "images", side, test_every=0, device=backend.device)
     preview = PRESETS["preview"]
     # Without densification (as main's bench) the Gaussian count stays what was asked for; with it, at the preset's
     # interval from the first step and capped at that count, so the count stays too.
