@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger } from '../lib/log.js';
 import { call } from './json-http.js';
 import { outputPaths, runSummary } from './reconstruct/outputs.js';
-import { progressReporter, type ProgressEntry } from './reconstruct/progress.js';
+import { progressReporter, stageLines, type ProgressEntry, type StageEntry } from './reconstruct/progress.js';
 import {
   depthModelFromEnv,
   presetWarning,
@@ -35,6 +35,7 @@ interface Status {
   status: string;
   stage?: string;
   progress?: number;
+  stages?: StageEntry[];
   error?: { code?: string; stage?: string; message: string };
   outputs?: { timings?: Record<string, { seconds: number; skipped?: boolean }> };
 }
@@ -156,20 +157,20 @@ async function main(args: string[]): Promise<number> {
     print(`request ${id} queued; following its status (Ctrl-C stops the stack)`);
 
     let status: Status = { request_id: id, status: 'QUEUED' };
-    let shown = '';
+    const shown = new Set<string>();
     while (!['COMPLETED', 'FAILED', 'CANCELLED'].includes(status.status)) {
       await sleep(1000);
       const answer = await call<Status>(`${stack.urls.functions.status}/status?callback_token=${token}`);
       if (answer.status !== 200)
         throw new Error(`the status function answered ${answer.status}: ${JSON.stringify(answer.body)}`);
       status = answer.body;
-      const line = status.stage ? `${status.stage} done` : status.status.toLowerCase();
-      if (line !== shown && status.status !== 'FAILED') {
-        print(
-          `[${clock(started)}] ${line}${status.progress ? ` (${Math.round(status.progress * 100)}% overall)` : ''}`,
-        );
-        shown = line;
+      if (status.status === 'FAILED') continue;
+      const lines = stageLines(status.stages ?? [], shown);
+      if (!status.stages?.length && !shown.has(status.status)) {
+        shown.add(status.status);
+        lines.push(status.status.toLowerCase());
       }
+      for (const line of lines) print(`[${clock(started)}] ${line}`);
     }
     if (status.status !== 'COMPLETED') {
       const stage = status.error?.stage ?? status.stage ?? 'before any stage';

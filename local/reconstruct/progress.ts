@@ -30,3 +30,31 @@ export function progressReporter(
     print(`[${clock}] ${stage} ${tenth * 10}%${details.length ? ` (${details.join(', ')})` : ''}`);
   };
 }
+
+/** A stage as the status answer lists it: `progress` (of the whole request) is there once the stage reported its end. */
+export interface StageEntry {
+  name: string;
+  progress?: number;
+}
+
+/**
+ * The stage lines a status answer adds to those already `shown` (stage names and their state, which it updates):
+ * `X done (45% overall)` once a stage has reported its end (the workflow reports a stage's progress only when it
+ * finishes), else `X started` (the workflow announces each execution as it starts it). Read from the stage list
+ * rather than the status's one `stage` field, so that a stage which starts and ends between two polls is still seen,
+ * and a start is never called an end.
+ */
+export function stageLines(stages: readonly StageEntry[], shown: Set<string>): string[] {
+  const lines: string[] = [];
+  for (const { name, progress } of stages) {
+    if (shown.has(`${name} done`)) continue;
+    if (progress !== undefined) {
+      lines.push(`${name} done (${Math.round(progress * 100)}% overall)`);
+      shown.add(`${name} done`);
+    } else if (!shown.has(`${name} started`)) {
+      lines.push(`${name} started`);
+      shown.add(`${name} started`);
+    }
+  }
+  return lines;
+}

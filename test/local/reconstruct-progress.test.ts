@@ -1,7 +1,7 @@
 /** The progress lines `npm run reconstruct` prints from the stage jobs' JSON progress logs. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { progressReporter } from '../../local/reconstruct/progress.js';
+import { progressReporter, stageLines } from '../../local/reconstruct/progress.js';
 
 describe('npm run reconstruct: stage progress', () => {
   it('prints a long stage each time it passes another tenth 10 s or more after its last line; quick stages stay quiet', () => {
@@ -23,5 +23,31 @@ describe('npm run reconstruct: stage progress', () => {
       '[0:23] train 10% (step 300, 1200 Gaussians, loss 0.123)',
       '[0:40] train 30% (step 660)',
     ]);
+  });
+
+  it('says a stage started when its execution is announced and done only once it reported its end, polls missed or not', () => {
+    const shown = new Set<string>();
+    // The answers a 1 s poll saw: frames announced; frames done and filter both started and done between two polls;
+    // sfm and depth announced (the status's one `stage` field then names sfm, with filter's progress).
+    const polls = [
+      [{ name: 'frames' }],
+      [{ name: 'frames', progress: 0.15 }, { name: 'filter', progress: 0.25 }, { name: 'depth' }, { name: 'sfm' }],
+      [{ name: 'frames', progress: 0.15 }, { name: 'filter', progress: 0.25 }, { name: 'depth' }, { name: 'sfm' }],
+      [
+        { name: 'frames', progress: 0.15 },
+        { name: 'filter', progress: 0.25 },
+        { name: 'depth' },
+        { name: 'sfm', progress: 0.45 },
+      ],
+    ];
+    assert.deepEqual(
+      polls.map((stages) => stageLines(stages, shown)),
+      [
+        ['frames started'],
+        ['frames done (15% overall)', 'filter done (25% overall)', 'depth started', 'sfm started'],
+        [],
+        ['sfm done (45% overall)'],
+      ],
+    );
   });
 });
