@@ -99,7 +99,7 @@ describe('a cut to unrelated content (6 s of room.mp4, then 6 s of the watch sli
 });
 
 describe('a span of planted blur (10 s of room.mp4, 3 s of it blurred past recognition)', () => {
-  it('climbs the ladder past the planned rung, then passes on denser frames or refuses naming each rung and what to change', async (t) => {
+  it('follows the ladder: passes on the first rung that meets the gate, or refuses naming each rung and what to change', async (t) => {
     const clip = join(work, 'blur.mp4');
     await clipPart(clip, sharedData('room', 'room.mp4'), { from: 8, seconds: 10, blur: { from: 3.5, to: 6.5 } });
     const { prefix } = await framesAndFilter(clip, 'blur', { target_frames: 10 });
@@ -112,20 +112,26 @@ describe('a span of planted blur (10 s of room.mp4, 3 s of it blurred past recog
       300_000,
     );
     t.diagnostic(run.code === 0 ? JSON.stringify(await sfmMetrics(prefix)) : run.stderr);
-    // The planned frames cannot bridge the blur (14 of 34 registered in every run seen). Whether the denser frames
-    // inside it can is up to COLMAP's incremental mapper, which is not deterministic on two threads: the same clip
-    // registered 14 of 51 in one run and 46 of 51 in another. Either way the stage must have climbed the ladder:
-    // passed on the denser rung, or refused naming each rung and what to change.
+    // How much of a blurred span COLMAP's incremental mapper bridges is not deterministic on two threads: the same 34
+    // planned frames registered 14, 14 and 31 in three runs, and the 51 of the denser rung 14 and 46. Whatever it
+    // does, the stage must follow its ladder: climb only from a rung below the gate, pass on the first rung that
+    // meets it (with added frames only from the denser rung), or refuse naming each rung and what to change.
     if (run.code === 0) {
       const sfm = await sfmMetrics(prefix);
+      const outcomes = sfm.ladder.map((r) => [r.rung, r.outcome]);
+      // Without GLOMAP the other-mapper rung is skipped, so a pass comes from the planned rung or the denser one.
+      const passedAt = outcomes.length - 1;
       assert.deepEqual(
-        sfm.ladder.map((r) => [r.rung, r.outcome]),
-        [
-          ['planned', 'below_gate'],
-          ['denser', 'passed'],
-        ],
+        outcomes,
+        passedAt === 0
+          ? [['planned', 'passed']]
+          : [
+              ['planned', 'below_gate'],
+              ['denser', 'passed'],
+            ],
       );
-      assert.ok(sfm.images_added > 0 && sfm.registered_share >= 0.6, JSON.stringify(sfm));
+      assert.ok(sfm.registered_share >= 0.6, JSON.stringify(sfm));
+      assert.equal(sfm.images_added > 0, sfm.ladder[passedAt]!.rung === 'denser', JSON.stringify(sfm));
       assert.equal(sfm.partial, false);
     } else {
       assert.equal(run.code, 2, run.stderr);
