@@ -33,8 +33,8 @@ async function listening(port: number): Promise<boolean> {
 }
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
-  const args = [
+  let port = await freePort();
+  const args = () => [
     '--bind',
     '127.0.0.1',
     '--save',
@@ -45,28 +45,27 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     'no',
     '--loglevel',
     'warning',
+    ...(options.password ? ['--requirepass', options.password] : []),
+    // With TLS the plain port is closed and the TLS one serves.
+    ...(options.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile]
+      : ['--port', String(port)]),
+    ...(options.tls
+      ? ['--tls-key-file', options.tls.keyFile, '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no']
+      : []),
   ];
-  if (options.password) args.push('--requirepass', options.password);
-  if (options.tls) {
-    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile);
-    args.push(
-      '--tls-key-file',
-      options.tls.keyFile,
-      '--tls-ca-cert-file',
-      options.tls.caFile,
-      '--tls-auth-clients',
-      'no',
-    );
-  } else {
-    args.push('--port', String(port));
-  }
 
   let child: ChildProcess | undefined;
   const start = async (): Promise<void> => {
-    const started = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    const started = spawn('redis-server', args(), { stdio: ['ignore', 'pipe', 'inherit'] });
     child = started;
+    // redis-server logs to stdout, its reason to exit included: the last of it goes into the error.
+    let said = '';
+    started.stdout?.on('data', (chunk: Buffer) => (said = (said + chunk.toString()).slice(-500)));
     const exited = new Promise<never>((_, reject) =>
-      started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`))),
+      started.once('exit', (code) =>
+        reject(new Error(`redis-server exited with ${code}: ${said.trim().split('\n').at(-1) ?? ''}`)),
+      ),
     );
     exited.catch(() => undefined);
     for (let i = 0; i < 100; i++) {
@@ -85,7 +84,17 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   };
   process.once('exit', () => child?.kill('SIGKILL'));
 
-  await start();
+  // A free port can be taken between freePort() and redis-server's bind (servers started beside it pick ports
+  // too): then redis-server exits at once, and a fresh port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (error) {
+      if (attempt === 5 || !String(error).includes('exited')) throw error;
+      port = await freePort();
+    }
+  }
   const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
   return {
     port,
