@@ -21,6 +21,9 @@ export interface RedisServer {
   restart(): Promise<void>;
 }
 
+/** redis-server stopped before it listened (as when its port was taken), rather than never answering. */
+class RedisExited extends Error {}
+
 async function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ port, host: '127.0.0.1' });
@@ -48,11 +51,21 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     ...(options.password ? ['--requirepass', options.password] : []),
     // With TLS the plain port is closed and the TLS one serves.
     ...(options.tls
-      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile]
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          options.tls.certFile,
+          '--tls-key-file',
+          options.tls.keyFile,
+          '--tls-ca-cert-file',
+          options.tls.caFile,
+          '--tls-auth-clients',
+          'no',
+        ]
       : ['--port', String(port)]),
-    ...(options.tls
-      ? ['--tls-key-file', options.tls.keyFile, '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no']
-      : []),
   ];
 
   let child: ChildProcess | undefined;
@@ -64,7 +77,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     started.stdout?.on('data', (chunk: Buffer) => (said = (said + chunk.toString()).slice(-500)));
     const exited = new Promise<never>((_, reject) =>
       started.once('exit', (code) =>
-        reject(new Error(`redis-server exited with ${code}: ${said.trim().split('\n').at(-1) ?? ''}`)),
+        reject(new RedisExited(`redis-server exited with ${code}: ${said.trim().split('\n').at(-1) ?? ''}`)),
       ),
     );
     exited.catch(() => undefined);
@@ -91,7 +104,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
       await start();
       break;
     } catch (error) {
-      if (attempt === 5 || !String(error).includes('exited')) throw error;
+      if (attempt === 5 || !(error instanceof RedisExited)) throw error;
       port = await freePort();
     }
   }
