@@ -1,10 +1,11 @@
 /**
  * A Firestore emulator (the local stack's, or one test file's): `@firestore-emulator/server` (the real Firestore gRPC
- * protocol, in memory) on a free loopback port. The official client reaches it through
- * FIRESTORE_EMULATOR_HOST.
+ * protocol, in memory) on a free loopback port, with Firestore's transaction isolation added
+ * (./firestore-transactions.ts). The official client reaches it through FIRESTORE_EMULATOR_HOST.
  */
 import { createRequire } from 'node:module';
 import { FirestoreServer } from '@firestore-emulator/server';
+import { isolateTransactions } from './firestore-transactions.js';
 
 interface GrpcServer {
   bindAsync(address: string, credentials: unknown, callback: (error: Error | null, port: number) => void): void;
@@ -23,6 +24,7 @@ export async function startFirestore(): Promise<FirestoreEmulator> {
     ServerCredentials: { createInsecure(): unknown };
   };
   const server = (emulator as unknown as { server: GrpcServer }).server;
+  isolateTransactions(server);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
