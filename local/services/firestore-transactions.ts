@@ -69,9 +69,9 @@ export function isolateTransactions(server: unknown, ledger = new TransactionLed
     entry.func = make(entry.func as unknown as Handler);
   };
 
-  // A read names its transaction, or asks for a new one whose id goes back in the stream's messages.
+  // A read names its transaction, or asks for a new one whose id goes back in the stream's messages. A
+  // BatchGetDocuments message names its document as `found` or `missing`, a RunQuery message as `document`.
   const reading =
-    (documentsOf: (message: Record<string, unknown>) => string[]) =>
     (original: Handler): Handler =>
     (call) => {
       const opened = call.request.has_new_transaction === true;
@@ -80,24 +80,17 @@ export function isolateTransactions(server: unknown, ledger = new TransactionLed
         const write = call.write.bind(call);
         call.write = (message) => {
           if (opened && present(message.transaction)) message.transaction = transaction;
-          for (const path of documentsOf(message)) ledger.read(transaction, path);
+          const document = (message.found ?? message.document) as { name?: string } | undefined;
+          const path = document?.name || (message.missing as string | undefined);
+          if (path) ledger.read(transaction, path);
           return write(message);
         };
       }
       return original(call);
     };
 
-  wrap(
-    'BatchGetDocuments',
-    reading((message) => {
-      const found = message.found as { name?: string } | undefined;
-      return [found?.name ?? (message.missing as string | undefined)].filter((path): path is string => !!path);
-    }),
-  );
-  wrap(
-    'RunQuery',
-    reading((message) => [(message.document as { name?: string } | undefined)?.name ?? ''].filter(Boolean)),
-  );
+  wrap('BatchGetDocuments', reading);
+  wrap('RunQuery', reading);
   wrap(
     'BeginTransaction',
     (original) => (call, callback) =>
