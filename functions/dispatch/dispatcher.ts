@@ -6,14 +6,15 @@
  * A start Workflows refuses for good (INVALID_ARGUMENT and the other 4xx but 429) fails the request
  * with its cause and the round goes on; a start that keeps failing transiently returns the request
  * to its place in the queue and ends the round, the attempt counted, so that after the queue's
- * most attempts it fails instead of being tried forever.
+ * most attempts it fails instead of being tried forever. A request that ends while its execution
+ * starts (a cancel before the execution is on the record) has that execution cancelled here.
  */
 import pRetry from 'p-retry';
 import type { Logger } from '../../lib/log.js';
 import type { LeasedRequest } from '../queue/redis-hash.js';
 import type { StageError } from '../queue/schemas.js';
 import type { QueueService } from '../queue/service.js';
-import { applyExecution, applyRelease, type RequestRecord } from '../records/request-record.js';
+import { applyExecution, applyRelease, TERMINAL, type RequestRecord } from '../records/request-record.js';
 import type { Lifecycle } from '../records/lifecycle.js';
 import type { RequestStore } from '../records/store.js';
 import { workflowArgument } from './argument.js';
@@ -41,7 +42,10 @@ export interface DispatchReport {
 }
 
 type StartOutcome =
-  { kind: 'started'; execution: string } | { kind: 'returned' } | { kind: 'failed'; error: StageError };
+  | { kind: 'started'; execution: string }
+  | { kind: 'returned' }
+  | { kind: 'failed'; error: StageError }
+  | { kind: 'ended' };
 
 export class Dispatcher {
   constructor(
@@ -62,7 +66,7 @@ export class Dispatcher {
       const outcome = await this.start(taken.request, taken.record);
       if (outcome.kind === 'started') report.started.push({ request_id: id, execution: outcome.execution });
       else if (outcome.kind === 'failed') report.failed.push({ request_id: id, error: outcome.error });
-      else {
+      else if (outcome.kind === 'returned') {
         // Workflows is failing: leave the rest queued for the next round rather than churn.
         report.returned.push(id);
         return report;
@@ -88,13 +92,40 @@ export class Dispatcher {
     } catch (error) {
       return this.notStarted(request, record, error as Error);
     }
-    await this.store.change(id, (current) => applyExecution(current, lease, started.name, now()));
+    const recorded = await this.store.change(id, (current) => applyExecution(current, lease, started.name, now()));
+    if (recorded.kind === 'illegal_transition' && TERMINAL.has(recorded.current)) {
+      await this.stopUnwanted(id, started.name);
+      return { kind: 'ended' };
+    }
     await this.queue.resizeLease(id, lease, this.settings.leaseSeconds);
     this.log.info(started.adopted ? 'running workflow adopted' : 'workflow started', {
       request_id: id,
       execution: started.name,
     });
     return { kind: 'started', execution: started.name };
+  }
+
+  /**
+   * The request ended (was cancelled, most often) before its execution was on the record, so the cancel
+   * could not reach the execution. Without this, the workflow would learn it only at its first stage's
+   * report, after starting that stage's job. One that has ended by itself needs nothing.
+   */
+  private async stopUnwanted(id: string, execution: string): Promise<void> {
+    try {
+      await this.runner.cancel(execution);
+      this.log.info('workflow cancelled: its request ended while it started', { request_id: id, execution });
+    } catch (error) {
+      const ended = await this.runner.state(execution).then(
+        (current) => current.state !== 'ACTIVE',
+        () => false,
+      );
+      if (ended) return;
+      this.log.warning('workflow of an ended request not cancelled', {
+        request_id: id,
+        execution,
+        error: (error as Error).message,
+      });
+    }
   }
 
   private async notStarted(request: LeasedRequest, record: RequestRecord, error: Error): Promise<StartOutcome> {

@@ -277,6 +277,27 @@ describe('dispatch', () => {
     assert.deepEqual(only!.labels, { request_id: id });
     assert.equal((await record(id)).execution, only!.name);
   });
+
+  it('a request cancelled while its execution starts has that execution cancelled, not left running', async () => {
+    const id = await enqueue('cancelled-while-starting');
+    // The cancel lands after Workflows created the execution and before the dispatcher could record it,
+    // so the cancel finds no execution on the record to stop.
+    let cancel: number | undefined;
+    workflows.beforeNextCreateAnswer(async () => {
+      cancel = (await call(`${functions.url('queue')}/status/${id}`, { method: 'PUT', body: { status: 'CANCELLED' } }))
+        .status;
+    });
+    const report = await dispatch();
+    assert.equal(cancel, 200);
+    assert.deepEqual(report, { started: [], returned: [], failed: [] });
+    const [only, ...others] = executionsOf(id);
+    assert.equal(others.length, 0);
+    assert.equal(only!.state, 'CANCELLED');
+    const stored = await record(id);
+    assert.equal(stored.status, 'CANCELLED');
+    assert.equal((await queued(id)).status, 'CANCELLED');
+    assert.equal(await processingCount(), 0);
+  });
 });
 
 describe('a dispatcher crash between creating the execution and recording it', () => {

@@ -1,9 +1,9 @@
 /**
  * A local Workflows Executions API (v1 REST, the wire protocol the ExecutionsClient's REST
- * transport speaks): create, get and list (with `filter`) executions, refusing an argument over
- * the documented size limit with 400 INVALID_ARGUMENT as Workflows does. Tests end executions,
- * make creates fail or lose their answers, and read what was started; it also records the most
- * executions ever ACTIVE at once.
+ * transport speaks): create, get, list (with `filter`) and cancel executions, refusing an argument
+ * over the documented size limit with 400 INVALID_ARGUMENT as Workflows does, and a cancel of an
+ * execution that has ended. Tests end executions, make creates fail, lose or delay their answers,
+ * and read what was started; it also records the most executions ever ACTIVE at once.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -33,6 +33,8 @@ export interface WorkflowsFake {
   failCreates(count: number, error?: { code: number; status: string }): void;
   /** The next `count` create calls create their execution, then lose the answer (the connection drops). */
   loseCreateAnswers(count: number): void;
+  /** The next create runs `hook` after its execution exists and before it answers (a slow answer). */
+  beforeNextCreateAnswer(hook: (execution: FakeExecution) => Promise<void>): void;
   /** Create calls made, successful or not. */
   createCalls(): number;
   end(
@@ -43,7 +45,7 @@ export interface WorkflowsFake {
 }
 
 const EXECUTIONS = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/[^/]+)\/executions$/;
-const EXECUTION = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/[^/]+\/executions\/[^/]+)$/;
+const EXECUTION = /^\/v1\/(projects\/[^/]+\/locations\/[^/]+\/workflows\/[^/]+\/executions\/[^/:]+)(:cancel)?$/;
 
 function googleError(res: ServerResponse, code: number, status: string, message: string): void {
   res.writeHead(code, { 'content-type': 'application/json' });
@@ -62,6 +64,7 @@ export async function startWorkflowsFake(): Promise<WorkflowsFake> {
   let failure = { code: 503, status: 'UNAVAILABLE' };
   let losing = 0;
   let creates = 0;
+  let beforeAnswer: ((execution: FakeExecution) => Promise<void>) | undefined;
   let maxActive = 0;
   const active = () => executions.filter((execution) => execution.state === 'ACTIVE');
 
@@ -102,6 +105,9 @@ export async function startWorkflowsFake(): Promise<WorkflowsFake> {
           losing--;
           return res.socket?.destroy();
         }
+        const hook = beforeAnswer;
+        beforeAnswer = undefined;
+        await hook?.(execution);
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(JSON.stringify(wire(execution, numericEnums)));
       }
@@ -127,9 +133,18 @@ export async function startWorkflowsFake(): Promise<WorkflowsFake> {
           }),
         );
       }
-      if (req.method === 'GET' && get) {
+      if (get && req.method === (get[2] ? 'POST' : 'GET')) {
         const execution = executions.find((candidate) => candidate.name === get[1]);
         if (!execution) return googleError(res, 404, 'NOT_FOUND', `Resource '${get[1]}' was not found`);
+        if (get[2]) {
+          // Cancel answers the execution, now CANCELLED; one that has ended cannot be cancelled.
+          if (execution.state !== 'ACTIVE') {
+            return googleError(res, 400, 'FAILED_PRECONDITION', `execution is ${execution.state}, not ACTIVE`);
+          }
+          execution.state = 'CANCELLED';
+          execution.endTime = new Date().toISOString();
+          execution.error = { payload: 'execution cancelled', context: 'fake' };
+        }
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(JSON.stringify(wire(execution, numericEnums)));
       }
@@ -151,6 +166,9 @@ export async function startWorkflowsFake(): Promise<WorkflowsFake> {
     },
     loseCreateAnswers(count) {
       losing = count;
+    },
+    beforeNextCreateAnswer(hook) {
+      beforeAnswer = hook;
     },
     createCalls: () => creates,
     end(name, outcome) {
