@@ -85,9 +85,11 @@ it('cancelling a request mid-stage stops its process, records CANCELLED, and not
   );
   assert.ok(alive(pid));
   const record = async () => (await db.collection('requests').doc(id).get()).data() as RequestRecord;
-  const running = await until('the job execution on the record', async () => {
+  // Mid-stage: the dispatcher has recorded the workflow execution and the workflow its job execution
+  // (a cancel that lands before the first of these is the dispatch test's case).
+  const running = await until('the executions on the record', async () => {
     const current = await record();
-    return current.job_executions?.length ? current : undefined;
+    return current.execution && current.job_executions?.length ? current : undefined;
   });
   assert.equal(running.status, 'PROCESSING');
 
