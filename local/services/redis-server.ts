@@ -3,11 +3,12 @@
  * stopped after. Nothing here touches a server somebody else started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './ports.js';
 
 export interface RedisServerOptions {
+  /** The port to try first (a free one by default); a fresh free one if it is taken. */
+  port?: number;
   password?: string;
   /** Serve TLS only, with these PEM files (the plain port is closed). */
   tls?: { certFile: string; keyFile: string; caFile: string };
@@ -24,19 +25,8 @@ export interface RedisServer {
 /** redis-server stopped before it listened (as when its port was taken), rather than never answering. */
 class RedisExited extends Error {}
 
-async function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 export async function startRedis(options: RedisServerOptions = {}): Promise<RedisServer> {
-  let port = await freePort();
+  let port = options.port ?? (await freePort());
   const args = () => [
     '--bind',
     '127.0.0.1',
@@ -46,8 +36,9 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
     'no',
     '--daemonize',
     'no',
+    // notice: the level of its "Ready to accept connections".
     '--loglevel',
-    'warning',
+    'notice',
     ...(options.password ? ['--requirepass', options.password] : []),
     // With TLS the plain port is closed and the TLS one serves.
     ...(options.tls
@@ -72,20 +63,34 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
   const start = async (): Promise<void> => {
     const started = spawn('redis-server', args(), { stdio: ['ignore', 'pipe', 'inherit'] });
     child = started;
-    // redis-server logs to stdout, its reason to exit included: the last of it goes into the error.
+    // redis-server logs to stdout, its reason to exit included: the last of it goes into the error. Ready
+    // is its own word that it listens: a probe of the port could reach another test's server, which took the
+    // port first (this one then exits, but maybe only after the probe answered).
     let said = '';
-    started.stdout?.on('data', (chunk: Buffer) => (said = (said + chunk.toString()).slice(-500)));
+    const ready = new Promise<void>((resolve) =>
+      started.stdout?.on('data', (chunk: Buffer) => {
+        said = (said + chunk.toString()).slice(-2000);
+        if (said.includes('Ready to accept connections')) resolve();
+      }),
+    );
     const exited = new Promise<never>((_, reject) =>
       started.once('exit', (code) =>
         reject(new RedisExited(`redis-server exited with ${code}: ${said.trim().split('\n').at(-1) ?? ''}`)),
       ),
     );
     exited.catch(() => undefined);
-    for (let i = 0; i < 100; i++) {
-      if (await Promise.race([listening(port), exited])) return;
-      await sleep(50);
+    const waited = new AbortController();
+    try {
+      await Promise.race([
+        ready,
+        exited,
+        sleep(10_000, undefined, { signal: waited.signal }).then(() => {
+          throw new Error(`redis-server did not listen on ${port}`);
+        }),
+      ]);
+    } finally {
+      waited.abort();
     }
-    throw new Error(`redis-server did not listen on ${port}`);
   };
   const stop = async (): Promise<void> => {
     const running = child;
