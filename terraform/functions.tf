@@ -64,17 +64,26 @@ locals {
     for file in distinct(flatten([for pattern in local.function_source_include : fileset(local.repo_root, pattern)])) :
     file if !anytrue([for prefix in local.function_source_exclude : startswith(file, prefix)])
   ])
+  function_source_hash = sha256(join("\n", [
+    for file in local.function_source_files : "${filesha256("${local.repo_root}/${file}")}  ${file}"
+  ]))
+  function_source_archive = abspath("${path.module}/.build/functions-${local.function_source_hash}.zip")
 }
 
-data "archive_file" "functions" {
-  type        = "zip"
-  output_path = "${path.module}/.build/functions.zip"
+# The archive is zipped at apply time by `zip` (hashicorp/archive is not used: the Go module proxy does
+# not serve it, so terraform/validate could not check a configuration that needs it). It is named by
+# the hash of its files' names and contents, known at plan time: a changed build is zipped again and
+# redeploys every function; an unchanged one does neither.
+resource "terraform_data" "function_source" {
+  triggers_replace = local.function_source_hash
 
-  dynamic "source" {
-    for_each = local.function_source_files
-    content {
-      content  = file("${local.repo_root}/${source.value}")
-      filename = source.value
+  provisioner "local-exec" {
+    working_dir = local.repo_root
+    # Older archives go: only the one deployed is needed.
+    command = "mkdir -p \"$(dirname \"$ARCHIVE\")\" && rm -f \"$(dirname \"$ARCHIVE\")\"/functions-*.zip && printf '%s\\n' \"$FILES\" | zip -q -X -@ \"$ARCHIVE\""
+    environment = {
+      ARCHIVE = local.function_source_archive
+      FILES   = join("\n", local.function_source_files)
     }
   }
 
@@ -87,10 +96,10 @@ data "archive_file" "functions" {
 }
 
 resource "google_storage_bucket_object" "functions" {
-  # Named by content, so a changed build redeploys every function and an unchanged one does not.
-  name   = "functions-${data.archive_file.functions.output_md5}.zip"
-  bucket = google_storage_bucket.this["sources"].name
-  source = data.archive_file.functions.output_path
+  name       = "functions-${local.function_source_hash}.zip"
+  bucket     = google_storage_bucket.this["sources"].name
+  source     = local.function_source_archive
+  depends_on = [terraform_data.function_source]
 }
 
 resource "google_cloudfunctions2_function" "this" {
