@@ -23,12 +23,17 @@ locals {
     var.extra_input_locations,
   )
 
-  # The status URL handed to callers. Known before the function exists (gen2 functions answer on
-  # their cloudfunctions.net URL too), so the functions can name it without a dependency cycle.
+  # Each function's URL, known before the function exists (gen2 functions answer on their
+  # cloudfunctions.net URL too), so a function can name its own or another's without a dependency
+  # cycle: the status URL handed to callers, and each function's ID-token audience (AUTH_AUDIENCE).
+  # The API's outputs (outputs.tf) are these URLs, so a caller asks for a token for the URL it calls.
   # Upload status objects: `<prefix><upload name>.json` in the uploads bucket, beside UPLOADS_PREFIX.
   upload_status_prefix = "status/"
 
-  status_url = "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-status/status"
+  function_urls = {
+    for key, _ in local.functions : key => "https://${var.region}-${var.project_id}.cloudfunctions.net/${var.name_prefix}-${key}"
+  }
+  status_url = "${local.function_urls["status"]}/status"
 
   # One module serves every target and reads its whole configuration at start-up
   # (functions/config/queue.ts, functions/config/service.ts), so every function gets the same
@@ -142,7 +147,12 @@ resource "google_cloudfunctions2_function" "this" {
     # Only the dispatcher starts workflow executions (it alone holds workflows.invoker): the
     # others do not start one in-process after an enqueue or a completion; the dispatcher's
     # schedule picks the request up within a minute.
-    environment_variables = merge(local.function_env, { AUTO_DISPATCH = tostring(each.key == "dispatch") })
+    # AUTH_AUDIENCE: a token minted for another function or service is refused, not only one whose
+    # caller lacks run.invoker here.
+    environment_variables = merge(local.function_env, {
+      AUTO_DISPATCH = tostring(each.key == "dispatch")
+      AUTH_AUDIENCE = local.function_urls[each.key]
+    })
 
     dynamic "secret_environment_variables" {
       for_each = local.function_secrets

@@ -1,16 +1,16 @@
 output "trigger_url" {
   description = "POST a reconstruction request here (JSON with session_id and input; Google ID token required)."
-  value       = "${google_cloudfunctions2_function.this["trigger"].service_config[0].uri}/trigger-reconstruction"
+  value       = "${local.function_urls["trigger"]}/trigger-reconstruction"
 }
 
 output "preprocess_url" {
   description = "POST here to run frames, filter and sparse reconstruction only."
-  value       = "${google_cloudfunctions2_function.this["preprocess-video"].service_config[0].uri}/preprocess-video"
+  value       = "${local.function_urls["preprocess-video"]}/preprocess-video"
 }
 
 output "uploads_url" {
   description = "POST {session_id, file_name} here for a signed URL to PUT one file to in your own upload folder (Google ID token required)."
-  value       = "${google_cloudfunctions2_function.this["uploads"].service_config[0].uri}/uploads"
+  value       = "${local.function_urls["uploads"]}/uploads"
 }
 
 output "status_url" {

@@ -258,6 +258,11 @@ run "defaults" {
   # ---- the functions' environment ----
   assert {
     condition = alltrue([for name, function in google_cloudfunctions2_function.this :
+    function.service_config[0].environment_variables.AUTH_AUDIENCE == "https://us-central1-demo-project.cloudfunctions.net/splatflow-${name}"])
+    error_message = "AUTH_AUDIENCE must be each function's own URL"
+  }
+  assert {
+    condition = alltrue([for name, function in google_cloudfunctions2_function.this :
       function.service_config[0].environment_variables.AUTO_DISPATCH == tostring(name == "dispatch")
       && function.service_config[0].environment_variables.AUTH_MODE == "google"
       && function.service_config[0].environment_variables.STATUS_URL == "https://us-central1-demo-project.cloudfunctions.net/splatflow-status/status"
@@ -274,6 +279,10 @@ run "defaults" {
       && function.build_config[0].source[0].storage_source[0].object == google_storage_bucket_object.functions.name
     ])
     error_message = "a function's entry point or source archive is wrong"
+  }
+  assert {
+    condition     = output.trigger_url == "https://us-central1-demo-project.cloudfunctions.net/splatflow-trigger/trigger-reconstruction"
+    error_message = "trigger_url must be on the URL the function's token audience names"
   }
   # The archive the functions deploy was zipped, under the name the object carries.
   assert {
@@ -331,5 +340,10 @@ run "another_region" {
       && alltrue([for secret in google_secret_manager_secret.this : secret.replication[0].user_managed[0].replicas[0].location == "europe-west4"])
     && alltrue([for job in google_cloud_scheduler_job.this : job.region == "europe-west4"]))
     error_message = "a regional resource is not in var.region"
+  }
+  assert {
+    condition = alltrue([for name, function in google_cloudfunctions2_function.this :
+    function.service_config[0].environment_variables.AUTH_AUDIENCE == "https://europe-west4-demo-project.cloudfunctions.net/splatflow-${name}"])
+    error_message = "AUTH_AUDIENCE must follow the region"
   }
 }

@@ -235,6 +235,7 @@ const DEPLOYED: Record<string, string> = {
   'google_storage_bucket.this["work"].name': 'test-project-splatflow-work',
   'join(",", local.input_locations)': 'gs://test-project-splatflow-uploads/uploads/',
   'var.project_id': 'test-project',
+  'local.function_urls["status"]': 'https://us-central1-test-project.cloudfunctions.net/splatflow-status',
   'tostring(sum(values(local.stage_timeouts)))': String(workflowWorstCaseSeconds(loadDefinitions())),
 };
 
@@ -252,14 +253,15 @@ function deployedEnv(): Record<string, string> {
     });
   const env = tf.locals.function_env as Record<string, string>;
   const fn = child(resource(tf, 'google_cloudfunctions2_function', 'this'), 'service_config');
-  // Per-function additions, as the dispatcher gets them (tests/plan.tftest.hcl checks them per function).
+  // Per-function additions, as the dispatcher gets them (tests/plan.tftest.hcl checks their values per function).
   assert.deepEqual(
     [...String(fn.environment_variables).matchAll(/(\w+) = /g)].map((match) => match[1]),
-    ['AUTO_DISPATCH'],
+    ['AUTO_DISPATCH', 'AUTH_AUDIENCE'],
   );
   return {
     ...Object.fromEntries(Object.entries(env).map(([name, value]) => [name, evaluate(value)])),
     AUTO_DISPATCH: 'true',
+    AUTH_AUDIENCE: 'https://us-central1-test-project.cloudfunctions.net/splatflow-dispatch',
   };
 }
 
