@@ -1,5 +1,5 @@
 /**
- * The Terraform configuration, checked statically (no terraform binary can run here): what it
+ * The Terraform configuration, checked statically (terraform/validate checks it against the provider): what it
  * deploys must match the code it deploys (entry points, job definitions, workflow), and its IAM
  * must stay least-privilege and private by default.
  */
