@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { contentTypeOf } from '../../lib/content-types.js';
 import { RESULT_FILES, type ResultName } from '../../lib/results.js';
 import {
   callJson,
@@ -36,16 +37,6 @@ export interface Output {
 const line = (out: Output, text: string) => out.write(`${printableLines(text)}\n`);
 const record = (out: Output, value: unknown) => out.write(`${jsonLine(value)}\n`);
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.mp4': 'video/mp4',
-  '.m4v': 'video/mp4',
-  '.mov': 'video/quicktime',
-  '.webm': 'video/webm',
-  '.mkv': 'video/x-matroska',
-  '.zip': 'application/zip',
-  '.json': 'application/json',
-};
-
 /**
  * Puts a local file into Cloud Storage under `prefix` (`gs://BUCKET/PATH/`) with the caller's storage
  * credentials and answers its URI. A signed upload URL from the service would replace this one call.
@@ -67,7 +58,7 @@ export async function uploadFile(
       destination: name,
       // Resumable survives a dropped connection on a large video; the local stack's API takes one request.
       resumable: connection.storageApi === undefined,
-      contentType: CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream',
+      contentType: contentTypeOf(path),
       metadata: { metadata },
     });
   return `gs://${bucket}/${name}`;
