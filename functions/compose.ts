@@ -179,6 +179,7 @@ export async function composeFunctions(env: Record<string, string | undefined> =
       gate: admission.gate,
       sign: uploadUrlSigner(signing),
       location: inputLocations[0],
+      maxBytes: serviceConfig.UPLOAD_MAX_BYTES,
       log,
     }),
     onUpload: uploadHandler({

@@ -8,7 +8,8 @@
  * - Cloud Storage media upload (`POST /upload/storage/v1/b/{bucket}/o?uploadType=media&name=…`) into the
  *   local bucket, which emits the finalize CloudEvent for uploads, and the rest of the storage API the
  *   functions and the CLI use (local/storage-api.ts).
- * Errors have Google's JSON error shape `{error: {code, message, status}}`.
+ * Errors have Google's JSON error shape `{error: {code, message, status}}`. Only loopback `Host`s are answered
+ * (local/loopback-host.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -17,6 +18,7 @@ import type { Logger } from '../lib/log.js';
 import type { KeyObject } from 'node:crypto';
 import { PreconditionFailedError, TooLargeError, type LocalBucket } from './bucket.js';
 import type { JobsLauncher } from './jobs/launcher.js';
+import { refuseForeignHosts } from './loopback-host.js';
 import { storageRoutes } from './storage-api.js';
 import { WorkflowError } from './workflows/errors.js';
 import { CancelledError } from './workflows/interpreter.js';
@@ -260,6 +262,7 @@ export async function startLocalApi(options: ApiOptions, port = 0): Promise<Loca
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  refuseForeignHosts(server);
   const address = server.address() as { port: number };
   return {
     server,

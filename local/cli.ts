@@ -15,6 +15,7 @@ import { depthModelFromEnv, requestParams, TRAIN_PRESETS, type TrainPreset } fro
 import { reconstructCommand } from './reconstruct.js';
 import { AUTH_MODES, CliError, isLoopback, type AuthMode, type Connection } from './cli/client.js';
 import { download, submit, view, watch, type Output } from './cli/commands.js';
+import { printableLines } from './cli/printable.js';
 
 const USAGE = `usage: splatflow <command> [options]
   reconstruct VIDEO [--out DIR] [--preset preview|standard|high] [--frames N] [--iterations N] [--verbose]
@@ -146,7 +147,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     write: (text) => void process.stdout.write(text),
   };
   const code = await cli(process.argv.slice(2), out).catch((error: Error) => {
-    process.stderr.write(`splatflow: ${error.message}\n`);
+    process.stderr.write(`splatflow: ${printableLines(error.message)}\n`);
     return error instanceof CliError
       ? error.exitCode
       : (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')

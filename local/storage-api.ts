@@ -6,12 +6,19 @@
  *   `ifGenerationMatch` answering 412 when it does not hold
  *   (https://cloud.google.com/storage/docs/json_api/v1/objects/insert);
  * - `GET /{bucket}/{name}?X-Goog-Signature=…` a V4 signed download, and `PUT` a signed upload, checked as GCS
- *   checks them (signature, expiry): what `GET /status` and `POST /uploads` hand out locally.
+ *   checks them (signature with its signed headers, expiry; an upload's generation and length conditions):
+ *   what `GET /status` and `POST /uploads` hand out locally.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { KeyObject } from 'node:crypto';
-import { PreconditionFailedError, TooLargeError, type LocalBucket, type StoredObject } from './bucket.js';
+import {
+  PreconditionFailedError,
+  TooLargeError,
+  type LocalBucket,
+  type StoredObject,
+  type WriteOptions,
+} from './bucket.js';
 import { signedUrlExpiry, validV4Signature } from './signed-urls.js';
 
 // The client leaves out /storage/v1 when STORAGE_EMULATOR_HOST is set.
@@ -76,6 +83,34 @@ const strings = (value: unknown): Record<string, string> | undefined =>
     ? Object.fromEntries(Object.entries(value).map(([key, item]) => [key, String(item)]))
     : undefined;
 
+const conditionalSize = (req: IncomingMessage) => req.headers['x-goog-content-length-range'] !== undefined;
+
+/**
+ * The XML API's conditions on a PUT, as GCS applies them
+ * (https://cloud.google.com/storage/docs/xml-api/reference-headers): `x-goog-if-generation-match` (0: the
+ * object must not exist yet; 412 otherwise) and `x-goog-content-length-range: MIN,MAX` (a body of another
+ * size is refused with 400, and nothing is stored).
+ */
+function uploadConditions(req: IncomingMessage, limit: number): Pick<WriteOptions, 'maxBytes' | 'ifGenerationMatch'> {
+  const generation = req.headers['x-goog-if-generation-match'];
+  const range = req.headers['x-goog-content-length-range'];
+  if (Array.isArray(range)) throw new Error('more than one x-goog-content-length-range');
+  let maxBytes = limit;
+  if (range !== undefined) {
+    const [min, max] = range.split(',').map((bound) => Number(bound.trim()));
+    if (!Number.isSafeInteger(min) || !Number.isSafeInteger(max) || min! < 0 || max! < min!) {
+      throw new Error(`invalid x-goog-content-length-range: ${range}`);
+    }
+    const length = Number(req.headers['content-length']);
+    // A declared length is checked before the body is read; a streamed body is cut off at the bound.
+    if (req.headers['content-length'] !== undefined && (length < min! || length > max!)) {
+      throw new TooLargeError(`the body is ${length} bytes; the signed range is ${range}`);
+    }
+    maxBytes = Math.min(limit, max!);
+  }
+  return { maxBytes, ...(typeof generation === 'string' ? { ifGenerationMatch: generation } : {}) };
+}
+
 /** Serves the routes above; answers false for a request that is not one of them. */
 export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyObject; maxBodyBytes: number }) {
   /** The object's body with its generation and hashes (the client checks them), or GCS's 404. */
@@ -138,23 +173,26 @@ export function storageRoutes(bucket: LocalBucket, options: { signingKey?: KeyOb
       const full = `http://${req.headers.host ?? '127.0.0.1'}${req.url ?? ''}`;
       const expiry = signedUrlExpiry(full);
       const [b, name] = [signed[1]!, decodeURIComponent(signed[2]!)];
-      if (!options.signingKey || !validV4Signature(full, options.signingKey, method)) {
+      if (!options.signingKey || !validV4Signature(full, options.signingKey, method, req.headers)) {
         fail(res, 403, 'The request signature we calculated does not match the signature you provided.');
       } else if (!expiry || expiry.getTime() < Date.now()) {
         fail(res, 400, 'Request has expired');
       } else if (method === 'GET') {
         await sendObject(res, b, name, 'media');
       } else {
-        // A signed upload (POST /uploads answers these): the body becomes the object, as GCS's XML API PUT does.
+        // A signed upload (POST /uploads answers these): the body becomes the object, as GCS's XML API PUT does,
+        // with its conditions (uploadConditions).
         try {
+          const conditions = uploadConditions(req, options.maxBodyBytes);
           await bucket.write(b, name, req, {
             contentType: req.headers['content-type'] ?? 'application/octet-stream',
-            maxBytes: options.maxBodyBytes,
+            ...conditions,
           });
           res.writeHead(200, { 'content-length': '0' });
           res.end();
         } catch (error) {
-          if (error instanceof TooLargeError) fail(res, 413, error.message);
+          if (error instanceof TooLargeError) fail(res, conditionalSize(req) ? 400 : 413, error.message);
+          else if (error instanceof PreconditionFailedError) fail(res, 412, error.message);
           else fail(res, 400, (error as Error).message);
         }
       }

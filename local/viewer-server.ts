@@ -2,14 +2,16 @@
  * Serves a finished request's folder on loopback so that a browser opens its viewer page
  * (`export/viewer/index.html`, written by the export stage) and the files that page reads relative
  * to the request folder (`export/scene.spz`, `mesh/mesh.glb`). Read-only: GET and HEAD of files
- * inside the folder, nothing else; a Host check keeps other sites' pages (DNS rebinding) out.
+ * inside the folder (symbolic links followed, and refused when they lead out of it), nothing else; a Host
+ * check keeps other sites' pages (DNS rebinding) out.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { extname, join, resolve, sep } from 'node:path';
 import { VIEWER_FILES } from '../jobs/export/viewer-data.js';
+import { fromLoopbackHost } from './loopback-host.js';
 
 export class ViewerServerError extends Error {
   override name = 'ViewerServerError';
@@ -43,6 +45,16 @@ export function fileFor(root: string, urlPath: string): string | undefined {
   return file.startsWith(root + sep) ? file : undefined;
 }
 
+/**
+ * The file a request path names once symbolic links are followed, or undefined when it is not inside
+ * `realRoot` (itself resolved): a link in the results folder to a file outside it is not served.
+ */
+async function realFileFor(realRoot: string, urlPath: string): Promise<string | undefined> {
+  const file = fileFor(realRoot, urlPath);
+  const real = file === undefined ? undefined : await realpath(file).catch(() => undefined);
+  return real?.startsWith(realRoot + sep) ? real : undefined;
+}
+
 function answer(res: ServerResponse, code: number, text: string): void {
   res.writeHead(code, { 'content-type': 'text/plain; charset=utf-8', 'x-content-type-options': 'nosniff' });
   res.end(text + '\n');
@@ -54,6 +66,7 @@ function answer(res: ServerResponse, code: number, text: string): void {
  */
 export async function serveViewer(folder: string, options: { port?: number } = {}): Promise<ViewerServer> {
   const root = resolve(folder);
+  const realRoot = await realpath(root).catch(() => root);
   const page = join(root, VIEWER_FILES.page);
   if (
     !(await stat(page).then(
@@ -63,16 +76,16 @@ export async function serveViewer(folder: string, options: { port?: number } = {
   ) {
     throw new ViewerServerError(`no viewer page at ${page}: the request's export stage has not finished`);
   }
-  const hosts = new Set<string>(); // filled once the port is known
+  let port = 0; // known once it listens
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    if (!hosts.has(req.headers.host ?? '')) return answer(res, 403, 'unexpected Host header');
+    if (!fromLoopbackHost(req, port)) return answer(res, 403, 'unexpected Host header');
     if (req.method !== 'GET' && req.method !== 'HEAD') return answer(res, 405, 'only GET and HEAD');
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (path === '/') {
       res.writeHead(302, { location: `/${VIEWER_FILES.page}` }).end();
       return;
     }
-    const file = fileFor(root, path);
+    const file = await realFileFor(realRoot, path);
     const info = file === undefined ? undefined : await stat(file).catch(() => undefined);
     if (!file || !info?.isFile()) return answer(res, 404, 'not found');
     res.writeHead(200, {
@@ -97,8 +110,7 @@ export async function serveViewer(folder: string, options: { port?: number } = {
     );
     server.listen(options.port ?? 0, '127.0.0.1', ready);
   });
-  const { port } = server.address() as AddressInfo;
-  for (const host of ['127.0.0.1', 'localhost']) hosts.add(`${host}:${port}`);
+  ({ port } = server.address() as AddressInfo);
   return {
     url: `http://127.0.0.1:${port}/${VIEWER_FILES.page}`,
     close: () =>

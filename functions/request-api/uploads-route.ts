@@ -1,10 +1,12 @@
 /**
  * `uploads` (POST /uploads): a V4 signed URL the caller PUTs one file to, at
  * `<first input location><caller's scope>/<session_id>/<file_name>`. The finalized object then
- * starts a request owned by that scope (onUpload), and the caller may name it in a trigger call.
+ * starts a request owned by that scope (onUpload), and the caller may name it in a trigger call. The URL
+ * is good for one PUT of at most UPLOAD_MAX_BYTES with the `headers` it answers (signed-urls.ts).
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { Ajv } from 'ajv';
+import { contentTypeOf } from '../../lib/content-types.js';
 import type { Logger } from '../../lib/log.js';
 import { jsonBody } from '../http/body.js';
 import { HttpError } from '../http/errors.js';
@@ -23,6 +25,8 @@ export interface UploadRouteDeps {
   sign: SignUploadUrl;
   /** Where new uploads go; undefined: no input locations are configured. */
   location: string | undefined;
+  /** The largest upload the URL accepts (UPLOAD_MAX_BYTES): Cloud Storage refuses a larger body. */
+  maxBytes: number;
   log: Logger;
 }
 
@@ -41,8 +45,18 @@ export function uploadsRoute(deps: UploadRouteDeps) {
     }
     await deps.gate.enforce(caller);
     const uri = `${deps.location}${callerScope(caller)}/${body.session_id}/${body.file_name}`;
-    const { url, expiresAt } = await deps.sign(uri);
+    const { url, expiresAt, headers } = await deps.sign(uri, {
+      contentType: contentTypeOf(body.file_name),
+      maxBytes: deps.maxBytes,
+    });
     deps.log.info('upload URL signed', { uri });
-    res.status(201).json({ uri, upload_url: url, method: 'PUT', expires_at: expiresAt.toISOString() });
+    res.status(201).json({
+      uri,
+      upload_url: url,
+      method: 'PUT',
+      headers,
+      max_bytes: deps.maxBytes,
+      expires_at: expiresAt.toISOString(),
+    });
   });
 }

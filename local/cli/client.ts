@@ -127,14 +127,36 @@ export interface StatusAnswer extends WatchedStatus {
  * object (`gs://BUCKET/status/…json`, read with the caller's storage credentials).
  */
 export async function readStatus(connection: Connection, where: string): Promise<StatusAnswer> {
-  if (!where.startsWith('gs://')) return callJson<StatusAnswer>(connection, where);
+  if (!where.startsWith('gs://')) return statusAnswer(await callJson<unknown>(connection, where));
   const { bucket, name } = parseGsUri(where);
+  let body: Buffer;
   try {
-    const [body] = await storageClient(connection).bucket(bucket).file(name).download();
-    return JSON.parse(body.toString('utf8')) as StatusAnswer;
+    [body] = await storageClient(connection).bucket(bucket).file(name).download();
   } catch (error) {
     // Written when the upload event is handled: a moment after the upload.
     if ((error as { code?: number }).code === 404) return { status: 'WAITING' };
     throw error;
   }
+  try {
+    return statusAnswer(JSON.parse(body.toString('utf8')));
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`${where} is not JSON`);
+  }
+}
+
+/** What the CLI reads of an answer is checked for its shape first: a bad answer is refused, saying so. */
+function statusAnswer(body: unknown): StatusAnswer {
+  const answer = body as StatusAnswer | null;
+  if (!answer || typeof answer !== 'object' || typeof answer.status !== 'string') {
+    throw new CliError('the answer is not a request status (no "status" text)');
+  }
+  const error = answer.error as unknown;
+  if (
+    error !== undefined &&
+    (error === null || typeof error !== 'object' || typeof answer.error?.message !== 'string')
+  ) {
+    throw new CliError('the status answer\'s "error" has no "message" text');
+  }
+  return answer;
 }

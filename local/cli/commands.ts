@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { contentTypeOf } from '../../lib/content-types.js';
 import { RESULT_FILES, type ResultName } from '../../lib/results.js';
 import {
   callJson,
@@ -21,6 +22,7 @@ import {
   type StatusAnswer,
 } from './client.js';
 import { changeLine, elapsed, FINISHED, outcomeLine, progressBar, type WatchedStatus } from './progress.js';
+import { jsonLine, printable, printableLines } from './printable.js';
 import { serveViewer } from '../viewer-server.js';
 
 export interface Output {
@@ -31,18 +33,9 @@ export interface Output {
   write(text: string): void;
 }
 
-const line = (out: Output, text: string) => out.write(`${text}\n`);
-const record = (out: Output, value: unknown) => out.write(`${JSON.stringify(value)}\n`);
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.mp4': 'video/mp4',
-  '.m4v': 'video/mp4',
-  '.mov': 'video/quicktime',
-  '.webm': 'video/webm',
-  '.mkv': 'video/x-matroska',
-  '.zip': 'application/zip',
-  '.json': 'application/json',
-};
+// Lines and records carry an answer's text: its control characters are escaped (printable.ts).
+const line = (out: Output, text: string) => out.write(`${printableLines(text)}\n`);
+const record = (out: Output, value: unknown) => out.write(`${jsonLine(value)}\n`);
 
 /**
  * Puts a local file into Cloud Storage under `prefix` (`gs://BUCKET/PATH/`) with the caller's storage
@@ -65,7 +58,7 @@ export async function uploadFile(
       destination: name,
       // Resumable survives a dropped connection on a large video; the local stack's API takes one request.
       resumable: connection.storageApi === undefined,
-      contentType: CONTENT_TYPES[extname(path).toLowerCase()] ?? 'application/octet-stream',
+      contentType: contentTypeOf(path),
       metadata: { metadata },
     });
   return `gs://${bucket}/${name}`;
@@ -133,7 +126,7 @@ export async function submit(connection: Connection, options: SubmitOptions, out
   else
     line(
       out,
-      `request ${answer.request_id}${answer.duplicate ? ' (already submitted)' : ''} queued\nstatus ${answer.status_url}`,
+      `request ${printable(answer.request_id)}${answer.duplicate ? ' (already submitted)' : ''} queued\nstatus ${printable(answer.status_url)}`,
     );
   return submitted;
 }
@@ -199,6 +192,28 @@ async function fetchTo(url: string, path: string): Promise<number> {
 }
 
 /**
+ * The result files a status answer links, by their names in RESULT_FILES (its own keys only: an answer
+ * naming `constructor` or `__proto__` names no result file); a listed file without an http(s) URL is
+ * refused rather than half-downloaded.
+ */
+function resultLinks(files: unknown): Array<[ResultName, string]> {
+  if (files !== undefined && (files === null || typeof files !== 'object' || Array.isArray(files))) {
+    throw new CliError('the status answer\'s "files" is not an object of result files');
+  }
+  const links: Array<[ResultName, string]> = [];
+  for (const [name, file] of Object.entries(files ?? {})) {
+    if (!Object.hasOwn(RESULT_FILES, name)) continue; // a newer service's file this CLI does not know
+    const url = (file as { url?: unknown } | null)?.url;
+    if (typeof url !== 'string' || !/^https?:\/\//.test(url)) {
+      throw new CliError(`the status answer's "${name}" has no http(s) URL to download it from`);
+    }
+    links.push([name as ResultName, url]);
+  }
+  if (links.length === 0) throw new CliError('the status answer lists no result files');
+  return links;
+}
+
+/**
  * Downloads a completed request's result files into `folder`, laid out as in the request's folder
  * (export/report.json, …), through the signed URLs its status answer carries.
  */
@@ -212,12 +227,11 @@ export async function download(
   // An upload's status object names the status URL that signs its results.
   if (where.startsWith('gs://') && status.status_url) status = await readStatus(connection, status.status_url);
   if (status.status !== 'COMPLETED') throw new CliError(`the request is ${status.status}: nothing to download`);
-  const files = Object.entries(status.files ?? {}).filter(([name]) => name in RESULT_FILES);
-  if (files.length === 0) throw new CliError('the status answer lists no result files');
+  const files = resultLinks(status.files);
   const written: Array<{ name: string; path: string; bytes: number }> = [];
-  for (const [name, file] of files) {
-    const path = join(folder, RESULT_FILES[name as ResultName].path);
-    const bytes = await fetchTo(file.url, path);
+  for (const [name, url] of files) {
+    const path = join(folder, RESULT_FILES[name].path);
+    const bytes = await fetchTo(url, path);
     written.push({ name, path, bytes });
     if (out.json) record(out, { name, path, bytes });
     else line(out, `${name.padEnd(10)} ${path} (${bytes} bytes)`);

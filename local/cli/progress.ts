@@ -1,7 +1,9 @@
 /**
  * What `splatflow watch` shows of a request's status (pure): a progress bar redrawn in place on a
- * terminal, a plain line per change otherwise (logs, CI), a JSON line per change with `--json`.
+ * terminal, a plain line per change otherwise (logs, CI), a JSON line per change with `--json`. The
+ * answer's text is shown with its control characters escaped (printable.ts).
  */
+import { printable } from './printable.js';
 
 /** The fields of `GET /status` and of an upload's status object that watching needs. */
 export interface WatchedStatus {
@@ -21,7 +23,7 @@ export function progressBar(status: WatchedStatus, clock: string, width: number)
   const label = ` ${percent(status.progress).padStart(4)} ${status.stage ?? ''}  (${status.status}, ${clock})`;
   const room = Math.max(10, Math.min(40, width - label.length - 3));
   const filled = Math.round(Math.min(1, Math.max(0, status.progress ?? 0)) * room);
-  return `[${'#'.repeat(filled)}${'-'.repeat(room - filled)}]${label}`.slice(0, Math.max(1, width - 1));
+  return printable(`[${'#'.repeat(filled)}${'-'.repeat(room - filled)}]${label}`).slice(0, Math.max(1, width - 1));
 }
 
 /** The line a change prints without a terminal; undefined when nothing a reader sees changed. */
@@ -36,14 +38,14 @@ export function changeLine(
     previous.stage === status.stage &&
     previous.progress === status.progress;
   if (same) return undefined;
-  return `[${clock}] ${status.status}${status.stage ? ` ${status.stage}` : ''} ${percent(status.progress)}`;
+  return printable(`[${clock}] ${status.status}${status.stage ? ` ${status.stage}` : ''} ${percent(status.progress)}`);
 }
 
 /** The last line of a finished request: its outcome, and for a failure the stage and the cause. */
 export function outcomeLine(status: WatchedStatus): string {
-  if (status.status === 'COMPLETED') return `COMPLETED ${status.request_id ?? ''}`.trim();
+  if (status.status === 'COMPLETED') return printable(`COMPLETED ${status.request_id ?? ''}`.trim());
   const stage = status.error?.stage ?? status.stage;
-  return `${status.status}${stage ? ` at ${stage}` : ''}: ${status.error?.message ?? 'no cause reported'}`;
+  return printable(`${status.status}${stage ? ` at ${stage}` : ''}: ${status.error?.message ?? 'no cause reported'}`);
 }
 
 export const elapsed = (startedMs: number, nowMs: number): string => {

@@ -1,10 +1,11 @@
 /**
  * Serves function targets through the Functions Framework's own server (the one `functions-framework`
  * runs), each on a free loopback port: the local stack's functions, and the tests'. The functions module
- * reads its configuration when loaded, so the environment is set first.
+ * reads its configuration when loaded, so the environment is set first. Only loopback `Host`s are answered.
  */
 import type { Server } from 'node:http';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { refuseForeignHosts } from '../loopback-host.js';
 
 export interface ServedFunctions {
   url(target: string): string;
@@ -23,6 +24,7 @@ export async function serveFunctions(
   for (const target of targets) {
     const server = getTestServer(target);
     await new Promise<void>((resolve) => server.listen(ports[target] ?? 0, '127.0.0.1', resolve));
+    refuseForeignHosts(server);
     const address = server.address();
     if (typeof address !== 'object' || !address) throw new Error('server has no address');
     servers.set(target, { server, url: `http://127.0.0.1:${address.port}` });

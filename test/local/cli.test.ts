@@ -6,7 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -197,5 +198,80 @@ describe('splatflow output', () => {
       audienceOf('https://splatflow-status-abc-ew.a.run.app/status?x=1'),
       'https://splatflow-status-abc-ew.a.run.app',
     );
+  });
+});
+
+describe('splatflow against a hostile answer', () => {
+  let server: Server;
+  let base: string;
+  /** path → the answer's JSON text (raw: `__proto__` stays an own key, as a server would send it). */
+  const answers = new Map<string, string>();
+  before(async () => {
+    server = createServer((req, res) => {
+      const body = answers.get(new URL(req.url ?? '/', 'http://x').pathname);
+      res.writeHead(body === undefined ? 404 : req.url?.includes('refuse') ? 400 : 200, {
+        'content-type': 'application/json',
+      });
+      res.end(body ?? '{"error":{"code":"NOT_FOUND","message":"no"}}');
+    });
+    await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  after(() => new Promise<void>((done) => server.close(() => done())));
+
+  // Retitle the window (OSC 0 … BEL), clear the screen (CSI 2J, and C1's one-byte CSI), a hidden OSC 8 link.
+  const hostile =
+    '\u001b]0;pwned\u0007 \u001b[2J \u009b2J \u001b]8;;https://evil.example/\u001b\\click\u001b]8;;\u001b\\';
+  // eslint-disable-next-line no-control-regex -- what must not reach the terminal
+  const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+  it('prints no control character an answer carries: watch, its JSON lines, and a refusal', async () => {
+    answers.set(
+      '/failed',
+      JSON.stringify({ status: 'FAILED', stage: `train${hostile}`, error: { stage: 'train', message: hostile } }),
+    );
+    answers.set('/refuse', JSON.stringify({ error: { code: 'BAD', message: hostile } }));
+    for (const args of [
+      ['watch', `${base}/failed`],
+      ['watch', `${base}/failed`, '--json'],
+      ['watch', `${base}/refuse`],
+    ]) {
+      const run = await splatflow(args);
+      assert.equal(run.code, 1, args.join(' '));
+      const printed = run.stdout + run.stderr;
+      assert.doesNotMatch(printed, CONTROL, `${args.join(' ')}: ${JSON.stringify(printed)}`);
+      assert.match(printed, /\\u001b\]0;pwned\\u0007/, 'shown, escaped');
+    }
+    const json = await splatflow(['watch', `${base}/failed`, '--json']);
+    assert.equal(
+      (JSON.parse(json.stdout.trim()) as { error: { message: string } }).error.message,
+      hostile,
+      'the JSON line still parses to the answer',
+    );
+  });
+
+  it('refuses result lists that are not its own result names or have no URL, writing nothing', async () => {
+    const out = join(work, 'hostile', 'out');
+    for (const files of [
+      '{"constructor":{"url":"http://127.0.0.1:1/x"}}',
+      '{"__proto__":{"url":"http://127.0.0.1:1/x"}}',
+      '{"toString":{"url":"http://127.0.0.1:1/x"}}',
+      '{"report":null}',
+      '{"report":{"url":42}}',
+      '"report"',
+      'null',
+    ]) {
+      answers.set('/done', `{"status":"COMPLETED","files":${files}}`);
+      const run = await splatflow(['download', `${base}/done`, '--out', out]);
+      assert.equal(run.code, 1, files);
+      assert.match(
+        run.stderr,
+        /^splatflow: the status answer( lists no result files|'s "report" has no http\(s\) URL|'s "files" is not an object)/,
+        `${files}: ${run.stderr}`,
+      );
+    }
+    answers.set('/null', 'null');
+    assert.match((await splatflow(['download', `${base}/null`, '--out', out])).stderr, /not a request status/);
+    assert.deepEqual(await readdir(join(work, 'hostile')).catch(() => []), [], 'nothing written');
   });
 });

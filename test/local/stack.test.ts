@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { functionTargets } from '../../local/stack.js';
 import { call } from '../../local/json-http.js';
+import { statusWithHost } from '../support/http.js';
 
 const STACK = fileURLToPath(new URL('../../local/stack.js', import.meta.url));
 
@@ -112,6 +113,15 @@ describe('local stack', () => {
     // reported by the workflow through the queue into the durable record.
     if (status.status === 'FAILED') assert.equal(status.error?.stage, 'frames');
     else assert.equal(status.status, 'COMPLETED');
+  });
+
+  it('answers only its own loopback Host on the API and function ports (no DNS-rebinding page reaches them)', async () => {
+    for (const url of [urls.api, ...Object.values(urls.functions)]) {
+      const { port } = new URL(url);
+      assert.equal(await statusWithHost(url, `rebound.example:${port}`), 403, url);
+      assert.equal(await statusWithHost(url, `127.0.0.1:${Number(port) + 1}`), 403, `${url}: another port`);
+      assert.notEqual(await statusWithHost(url, `localhost:${port}`), 403, `${url}: its own name`);
+    }
   });
 
   it('stops everything it started on SIGTERM', async () => {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -52,6 +52,10 @@ before(async () => {
   await writeFile(join(folder, 'export', 'scene.spz'), Buffer.from([0x1f, 0x8b, 1, 2]));
   await writeFile(join(folder, 'mesh', 'mesh.glb'), 'glTF');
   await writeFile(join(work, 'requests', 'secret.txt'), 'outside the request folder');
+  // Links a results folder could hold (an archive unpacked there, a hostile download): one out, one in.
+  await symlink(join(work, 'requests', 'secret.txt'), join(folder, 'export', 'leak.json'));
+  await symlink(join(work, 'requests'), join(folder, 'mesh', 'up'));
+  await symlink(join(folder, 'mesh', 'mesh.glb'), join(folder, 'export', 'mesh-link.glb'));
   server = await serveViewer(folder);
 });
 after(async () => {
@@ -79,6 +83,12 @@ describe('serveViewer', () => {
       assert.equal(answer.status, 404, path);
       assert.doesNotMatch(answer.body, /outside the request folder/);
     }
+    for (const path of ['/export/leak.json', '/mesh/up/secret.txt']) {
+      const answer = await get(path);
+      assert.equal(answer.status, 404, `${path}: a symbolic link out of the folder`);
+      assert.doesNotMatch(answer.body, /outside the request folder/);
+    }
+    assert.equal((await get('/export/mesh-link.glb')).body, 'glTF', 'a link within the folder is served');
     assert.equal((await get('/export/viewer/index.html', { method: 'POST' })).status, 405);
     assert.equal((await get('/export/viewer/index.html', { host: 'attacker.example:80' })).status, 403);
     assert.equal((await get('/export/nothing.json')).status, 404);

@@ -110,9 +110,24 @@ describe('POST /uploads', () => {
     const url = new URL(String(answer.body.upload_url));
     assert.equal(url.hostname, 'storage.googleapis.com');
     assert.equal(`gs:/${url.pathname}`, answer.body.uri, 'the URL names that object');
-    assert.ok(validV4Signature(url.href, key.file, 'PUT'), 'a valid signature for PUT');
-    assert.ok(!validV4Signature(url.href, key.file, 'GET'), 'not for reading');
-    assert.ok(!validV4Signature(url.href.replace('walk.mp4', 'other.mp4'), key.file, 'PUT'), 'nor another name');
+    const headers = answer.body.headers as Record<string, string>;
+    assert.deepEqual(headers, {
+      'content-type': 'video/mp4',
+      'x-goog-content-length-range': `1,${4 * 1024 ** 3}`,
+      'x-goog-if-generation-match': '0',
+    });
+    assert.equal(answer.body.max_bytes, 4 * 1024 ** 3);
+    assert.ok(validV4Signature(url.href, key.file, 'PUT', headers), 'a valid signature for PUT with its headers');
+    assert.ok(!validV4Signature(url.href, key.file, 'GET', headers), 'not for reading');
+    assert.ok(
+      !validV4Signature(url.href.replace('walk.mp4', 'other.mp4'), key.file, 'PUT', headers),
+      'nor another name',
+    );
+    for (const name of Object.keys(headers)) {
+      const fewer = Object.fromEntries(Object.entries(headers).filter(([other]) => other !== name));
+      assert.ok(!validV4Signature(url.href, key.file, 'PUT', fewer), `nor without ${name}`);
+      assert.ok(!validV4Signature(url.href, key.file, 'PUT', { ...headers, [name]: '9' }), `nor another ${name}`);
+    }
     const expires = Date.parse(String(answer.body.expires_at)) - Date.now();
     assert.ok(expires > 3500_000 && expires <= 3600_000, `expires in ${expires} ms`);
 

@@ -27,6 +27,9 @@ let data: string;
 let stack: Stack;
 let storage: Storage;
 
+/** This stack's UPLOAD_MAX_BYTES: small, so that a test can send more. */
+const MAX_BYTES = 4096;
+
 before(async () => {
   data = await mkdtemp(join(tmpdir(), 'splatflow-upload-status-'));
   const definitions = testStageDefinitions();
@@ -37,7 +40,7 @@ before(async () => {
     apiPort: 0,
     log,
     definitions,
-    env: { AUTO_DISPATCH: 'false', INPUT_LOCATIONS: `gs://${BUCKET}/uploads/` },
+    env: { AUTO_DISPATCH: 'false', INPUT_LOCATIONS: `gs://${BUCKET}/uploads/`, UPLOAD_MAX_BYTES: String(MAX_BYTES) },
   });
   storage = new Storage({ projectId: 'local-project', apiEndpoint: stack.urls.api });
 });
@@ -134,7 +137,7 @@ describe('an upload the uploader can follow', () => {
   });
 
   it('follows an upload made through a signed upload URL (POST /uploads), as a client without storage access does', async () => {
-    const answer = await call<{ uri: string; upload_url: string; method: string }>(
+    const answer = await call<{ uri: string; upload_url: string; method: string; headers: Record<string, string> }>(
       `${stack.urls.functions.uploads}/uploads`,
       {
         method: 'POST',
@@ -143,18 +146,34 @@ describe('an upload the uploader can follow', () => {
       },
     );
     assert.equal(answer.status, 201, JSON.stringify(answer.body));
-    const put = await fetch(answer.body.upload_url, {
-      method: 'PUT',
-      body: 'a video',
-      headers: { 'content-type': 'video/mp4' },
-    });
-    assert.equal(put.status, 200);
+    const { upload_url: url, headers } = answer.body;
+    const put = (body: string | Uint8Array, sent = headers, target = url) =>
+      fetch(target, { method: 'PUT', body, headers: sent }).then(async (response) => {
+        await response.arrayBuffer();
+        return response.status;
+      });
+    // Too large for the signed range (this stack's UPLOAD_MAX_BYTES), or without the signed headers: nothing stored.
+    assert.equal(await put(new Uint8Array(MAX_BYTES + 1)), 400, 'over the signed length range');
+    assert.equal(await put('a video', { 'content-type': 'video/mp4' }), 403, 'without the signed conditions');
+    assert.equal(await put('a video', { ...headers, 'content-type': 'text/html' }), 403, 'another content type');
+    assert.equal(
+      await put('a video', { ...headers, 'x-goog-content-length-range': '1,99999999999' }),
+      403,
+      'a wider range',
+    );
     const name = answer.body.uri.replace(`gs://${BUCKET}/`, '');
+    assert.equal(await stack.bucket.describe(BUCKET, name), undefined, 'no refused PUT stored anything');
+
+    assert.equal(await put('a video'), 200);
     const status = await statusOf(name);
     assert.equal(status?.status, 'QUEUED');
     assert.equal(status.upload.name, name);
-    const forged = answer.body.upload_url.replace('orbit.mp4', 'other.mp4');
-    assert.equal((await fetch(forged, { method: 'PUT', body: 'x' })).status, 403, 'the signature names one object');
+    const first = status.request_id;
+    // The URL is spent: a second PUT (another video, or the same) makes no new generation, starts no request.
+    assert.equal(await put('another video'), 412, 'the object exists: x-goog-if-generation-match: 0');
+    assert.equal((await stack.bucket.describe(BUCKET, name))?.size, String('a video'.length));
+    assert.equal((await statusOf(name))?.request_id, first);
+    assert.equal(await put('x', headers, url.replace('orbit.mp4', 'other.mp4')), 403, 'the signature names one object');
   });
 
   it('never lets an older state or upload replace a newer one, even when writers race', async () => {

@@ -1,3 +1,5 @@
+import { request } from 'node:http';
+
 /** Polls `probe` (every 25 ms, 5 s at most) until it answers something. */
 export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   for (let i = 0; i < 200; i++) {
@@ -6,4 +8,20 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The status code of a GET of `url` that names `host` as its Host (fetch would not let a test set it). */
+export function statusWithHost(url: string, host: string): Promise<number> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers: { host } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }
