@@ -190,11 +190,12 @@ class TrainStageTest(unittest.TestCase):
         )
         lines = ["# Image list"]
         for im in binary.images:
-            lines += [f"{im.id} {' '.join(map(repr, im.qvec))} {' '.join(map(repr, im.tvec))} 1 {im.name}", ""]
+            pose = [repr(float(v)) for v in (*im.qvec, *im.tvec)]  # numpy 2 reprs a float64 as np.float64(…)
+            lines += [f"{im.id} {' '.join(pose)} 1 {im.name}", ""]
         (text / "images.txt").write_text("\n".join(lines) + "\n")
         (text / "points3D.txt").write_text(
             "".join(
-                f"{i} {x!r} {y!r} {z!r} {r} {g} {b} 0.5\n"
+                f"{i} {float(x)!r} {float(y)!r} {float(z)!r} {r} {g} {b} 0.5\n"
                 for i, ((x, y, z), (r, g, b)) in enumerate(zip(binary.xyz, binary.rgb))
             )
         )
