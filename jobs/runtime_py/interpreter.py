@@ -1,13 +1,16 @@
-"""Stages are started as `python3 jobs/<stage>/main.py` (jobs/definitions.json). In the container that python3 has
-torch; on a Debian machine torch comes from `python3-torch`, which only `/usr/bin/python3` sees, while `python3` on
-PATH may be another install (pyenv, a venv). Such a run re-executes itself under SPLATFLOW_PYTHON, else
-/usr/bin/python3, once."""
+"""Stages are started as `python3 jobs/<stage>/main.py` (jobs/definitions.json). In the image that python3 is the
+virtual environment requirements.lock is installed in; on a machine, that is the repository's .venv (local/setup
+installs it; the local jobs launcher runs it), while a `python3` on PATH run by hand may be another install without
+torch. Such a run re-executes itself under SPLATFLOW_PYTHON, else .venv's interpreter, once."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
+from pathlib import Path
+
+VENV_PYTHON = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "python"
 
 
 def ensure_torch_interpreter() -> None:
@@ -17,11 +20,11 @@ def ensure_torch_interpreter() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if importlib.util.find_spec("torch") is not None or os.environ.get("SPLATFLOW_REEXEC"):
         return
-    target = os.environ.get("SPLATFLOW_PYTHON") or "/usr/bin/python3"
+    target = os.environ.get("SPLATFLOW_PYTHON") or str(VENV_PYTHON)
     if os.path.exists(target) and os.path.realpath(target) != os.path.realpath(sys.executable):
         os.environ["SPLATFLOW_REEXEC"] = "1"
         os.execv(target, [target, *sys.argv])
     stage = os.environ.get("SPLATFLOW_STAGE", "stage")
-    print(f"{stage}: torch is not installed for {sys.executable} (Debian: apt-get install python3-torch)",
+    print(f"{stage}: torch is not installed for {sys.executable} (local/setup installs it in .venv)",
           file=sys.stderr)  # fmt: skip
     sys.exit(1)

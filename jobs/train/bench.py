@@ -1,11 +1,12 @@
 """Training speed at the preview preset on a synthetic scene: `python3 jobs/train/bench.py [--gaussians N]
-[--steps S] [--side PX] [--against CHECKOUT] [--rounds R]`.
+[--steps S] [--side PX] [--against CHECKOUT [--against-python PY]] [--rounds R]`.
 
 Alone, it prints where a step's time goes (ms per step by phase, from a run with densification at the preview
 preset's interval and the count held at N by the cap) and one JSON line with steps/s and CPU seconds per step (the
 figures docs/training.md quotes). With `--against` another checkout's bench (e.g. a worktree of an older commit) runs
 interleaved with this one, R rounds each, and the ratio of the medians is printed: on a shared machine only a ratio
-measured in one run means anything."""
+measured in one run means anything. The other checkout runs under --against-python (e.g. /usr/bin/python3 for a
+checkout from before requirements.lock), else under this interpreter."""
 
 from __future__ import annotations
 
@@ -74,9 +75,9 @@ def measure(gaussians: int, steps: int, side: int, cpu: bool, densify: bool) -> 
     }  # fmt: skip
 
 
-def run_bench(checkout: Path, args, densify: bool = False) -> dict:
+def run_bench(checkout: Path, args, densify: bool = False, python: str = sys.executable) -> dict:
     """One bench run in a fresh process (its own JIT warm-up), of this checkout or another one."""
-    cmd = [sys.executable, str(checkout / "jobs" / "train" / "bench.py"), "--gaussians", str(args.gaussians),
+    cmd = [python, str(checkout / "jobs" / "train" / "bench.py"), "--gaussians", str(args.gaussians),
            "--steps", str(args.steps), "--side", str(args.side), *(["--cpu"] if args.cpu else []),
            *(["--densify"] if densify else [])]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": ""})
@@ -100,6 +101,7 @@ def main() -> None:
     ap.add_argument("--cpu", action="store_true", help="our CPU rasterizer even where CUDA is available")
     ap.add_argument("--densify", action="store_true", help="densify at the preset's interval (count capped at N)")
     ap.add_argument("--against", type=Path, help="another checkout whose bench runs interleaved with this one")
+    ap.add_argument("--against-python", default=sys.executable, help="the interpreter of the --against checkout")
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if args.against is None:
@@ -111,14 +113,15 @@ def main() -> None:
     print_split(run_bench(here, args, densify=True))
     runs: dict[str, list[dict]] = {"old": [], "new": []}
     for i in range(args.rounds):
-        for name, checkout in (("old", args.against), ("new", here)):
-            r = run_bench(checkout, args)
+        for name, checkout, python in (("old", args.against, args.against_python), ("new", here, sys.executable)):
+            r = run_bench(checkout, args, python=python)
             runs[name].append(r)
             print(f"round {i + 1} {name}: {r['steps_per_second']} steps/s, {r['cpu_seconds_per_step']} CPU s/step")
     med = {k: {f: statistics.median(r[f] for r in v) for f in ("steps_per_second", "cpu_seconds_per_step")}
            for k, v in runs.items()}  # fmt: skip
     print(json.dumps({
-        "against": str(args.against), "gaussians": args.gaussians, "steps": args.steps, "rounds": args.rounds,
+        "against": str(args.against), "against_python": args.against_python, "gaussians": args.gaussians,
+        "steps": args.steps, "rounds": args.rounds,
         "old": med["old"], "new": med["new"],
         "speedup_wall": round(med["new"]["steps_per_second"] / med["old"]["steps_per_second"], 2),
         "speedup_cpu": round(med["old"]["cpu_seconds_per_step"] / med["new"]["cpu_seconds_per_step"], 2),

@@ -66,9 +66,10 @@ def comparison(truth: torch.Tensor, rendered: torch.Tensor, caption: str) -> PIL
     canvas.paste(left, (0, 0))
     canvas.paste(right, (size[0], 0))
     draw, font = ImageDraw.Draw(canvas), _font(14)
+    # The labels' bar covers the top 17 rows; 12 px type from row 1 keeps Pillow's scalable font's descenders in it.
     for x, label in ((0, "ground truth"), (size[0], "render")):
         draw.rectangle((x, 0, x + 8 + 8 * len(label), 16), fill=(20, 20, 20))
-        draw.text((x + 4, 2), label, fill=(235, 235, 235), font=font)
+        draw.text((x + 4, 1), label, fill=(235, 235, 235), font=_font(12))
     draw.text((6, size[1] + 5), caption, fill=(235, 235, 235), font=font)
     return canvas
 

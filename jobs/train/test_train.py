@@ -156,7 +156,7 @@ class TrainStageTest(unittest.TestCase):
         self.assertTrue(json.loads((prefix / "train" / "error.json").read_text())["refused"])
 
     def test_started_by_a_python_without_torch_it_runs_under_splatflow_python(self):
-        # `python -S` cannot see Debian's dist-packages: as a pyenv python3 first on PATH would be.
+        # `python -S` cannot see .venv's site-packages: as a pyenv python3 first on PATH would be.
         wrapper = self.tmp / "python-wrapper"
         wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
         wrapper.chmod(0o755)
@@ -170,7 +170,7 @@ class TrainStageTest(unittest.TestCase):
         self.assertEqual(run.returncode, 1)
         self.assertEqual(
             run.stderr.strip().splitlines(),
-            [f"train: torch is not installed for {sys.executable} (Debian: apt-get install python3-torch)"],
+            [f"train: torch is not installed for {sys.executable} (local/setup installs it in .venv)"],
         )
 
     def test_bad_parameters_are_refused_naming_the_parameter(self):
@@ -190,11 +190,12 @@ class TrainStageTest(unittest.TestCase):
         )
         lines = ["# Image list"]
         for im in binary.images:
-            lines += [f"{im.id} {' '.join(map(repr, im.qvec))} {' '.join(map(repr, im.tvec))} 1 {im.name}", ""]
+            pose = [repr(float(v)) for v in (*im.qvec, *im.tvec)]  # numpy 2 reprs a float64 as np.float64(…)
+            lines += [f"{im.id} {' '.join(pose)} 1 {im.name}", ""]
         (text / "images.txt").write_text("\n".join(lines) + "\n")
         (text / "points3D.txt").write_text(
             "".join(
-                f"{i} {x!r} {y!r} {z!r} {r} {g} {b} 0.5\n"
+                f"{i} {float(x)!r} {float(y)!r} {float(z)!r} {r} {g} {b} 0.5\n"
                 for i, ((x, y, z), (r, g, b)) in enumerate(zip(binary.xyz, binary.rgb))
             )
         )

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { logAt, type Logger } from '../../lib/log.js';
 import type { LocalBucket } from '../bucket.js';
+import { pythonInterpreter } from '../python.js';
 import { WorkflowError } from '../workflows/errors.js';
 import type { CallTarget } from '../workflows/interpreter.js';
 import type { JobDefinitions, StageJob } from './definitions.js';
@@ -119,9 +120,12 @@ export function createLauncher(options: LauncherOptions): JobsLauncher {
   const { definitions, jobPrefix, cwd, bucket, log } = options;
   const executions = new Map<string, Tracked>();
 
+  // The job definitions start a Python stage with the image's `python3`; here that is this machine's interpreter.
+  const program = (command: string): string => (command === 'python3' ? pythonInterpreter(cwd) : command);
+
   const runOnce = ({ job, args, env, timeoutSeconds, logs, tracked }: Task) =>
     new Promise<Attempt>((resolve) => {
-      const child = spawn(job.command[0]!, [...job.command.slice(1), ...args], {
+      const child = spawn(program(job.command[0]!), [...job.command.slice(1), ...args], {
         cwd,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -152,7 +156,7 @@ export function createLauncher(options: LauncherOptions): JobsLauncher {
         logs.warning(line, { stream: 'stderr' });
       });
       child.once('error', (error) => {
-        cause = `cannot start ${job.command[0]}: ${error.message}`;
+        cause = `cannot start ${program(job.command[0]!)}: ${error.message}`;
       });
       child.once('close', (exitCode) => {
         clearTimeout(timer);

@@ -111,9 +111,9 @@ export const ELSEWHERE: readonly { name: string; source: string; meaning: string
   },
   {
     name: 'SPLATFLOW_PYTHON',
-    source: 'jobs/runtime_py/interpreter.py',
+    source: 'local/python.ts',
     meaning:
-      'The interpreter with torch a Python stage re-runs itself under when `python3` lacks it; default `/usr/bin/python3`.',
+      'The Python of the stages run locally, the tests, `bench:train` and `lint:py`; default `.venv/bin/python` (`local/setup` installs `requirements.lock` there).',
   },
   {
     name: 'GLOMAP_VERSION',

@@ -13,11 +13,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { checkErrorRecord } from '../../jobs/runtime/error-record.js';
+import { pythonInterpreter } from '../../local/python.js';
 import { sharedData } from '../support/data.js';
 import { noiseClip } from '../support/media.js';
 
 const COMMAND = fileURLToPath(new URL('../../local/reconstruct.js', import.meta.url));
-const PYTHON = process.env.SPLATFLOW_PYTHON ?? '/usr/bin/python3';
+const PYTHON = pythonInterpreter(fileURLToPath(new URL('../../..', import.meta.url)));
 
 let work: string;
 before(async () => {

@@ -9,9 +9,10 @@ import { dirname, resolve } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { pythonInterpreter } from '../../local/python.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const python = process.env.SPLATFLOW_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+const python = pythonInterpreter(root);
 
 test('without a GPU the gpu check refuses both halves clearly', { skip: existsSync('/dev/nvidia0') }, () => {
   const run = spawnSync('jobs/train/gpu-check', ['/nonexistent-sfm'], {

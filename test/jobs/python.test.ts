@@ -1,12 +1,12 @@
 /**
  * Runs the Python stages' own tests (jobs/**\/test_*.py: the CPU rasterizer against its dense reference, training
- * and mesh on synthetic scenes, the job runtime) with the interpreter that has Debian's torch and numba, one test per
+ * and mesh on synthetic scenes, the job runtime) with the interpreter requirements.lock is installed in (local/python.ts), one test per
  * module, so `npm test` covers them and a failure names its module; checks that what a Python stage records on
  * failure is the TypeScript runtime's record, and that the train presets `npm run reconstruct` offers are the train
  * stage's.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -14,10 +14,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { checkErrorRecord } from '../../jobs/runtime/error-record.js';
+import { pythonInterpreter } from '../../local/python.js';
 import { TRAIN_PRESETS } from '../../local/reconstruct/params.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const python = process.env.SPLATFLOW_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+const python = pythonInterpreter(root);
 
 // The Python test modules as unittest's discovery names them (jobs/**/test_*.py → jobs.train.test_x), each run as a
 // test of its own so that a failure names its module.
