@@ -58,14 +58,17 @@ export function checkVideo(info: { duration_s: number; width: number; height: nu
   }
 }
 
-/** Reads each photo's header (not its pixels) and refuses the first over `max_image_pixels`. */
+/**
+ * Reads each photo's header (not its pixels) and refuses the first over `max_image_pixels`. A header libvips
+ * cannot read is left to the decoder that normalises the photo, which says why it cannot.
+ */
 export async function checkImages(photos: Array<{ path: string; source: string }>, limits: InputLimits): Promise<void> {
   for (const photo of photos) {
-    const { width, height } = await sharp(photo.path)
+    const header = await sharp(photo.path)
       .metadata()
-      .catch((error: Error) => {
-        throw new InputRefused(`cannot read image ${photo.source}: ${error.message}`);
-      });
+      .catch(() => undefined);
+    if (!header) continue;
+    const { width, height } = header;
     const pixels = (width ?? 0) * (height ?? 0);
     if (pixels > limits.max_image_pixels) {
       throw new InputRefused(
