@@ -54,6 +54,8 @@ locals {
     WORKFLOW_LOCATION              = var.region
     WORKFLOW_NAME                  = local.workflow_name
     MAX_CONCURRENT_RECONSTRUCTIONS = tostring(var.max_concurrent_reconstructions)
+    UPLOAD_MAX_BYTES               = tostring(var.upload_max_bytes)
+    UPLOAD_MAX_DURATION_SECONDS    = tostring(var.max_video_seconds)
     # A running request's lease outlasts its workflow's worst case, so a slow but healthy request
     # is never re-queued and run twice; every stage report renews it.
     DISPATCH_LEASE_SECONDS = tostring(sum(values(local.stage_timeouts)))

@@ -1,6 +1,17 @@
 # One Cloud Run Job per stage, straight from jobs/definitions.json (the file the local launcher
 # reads too, so local and cloud runs cannot drift). The workflow runs them with per-execution
 # environment overrides (request id, input, prefix, params: see jobs/README.md).
+locals {
+  # The frames job's ceilings on an input (jobs/frames/limits.ts): a request's params may only lower them.
+  input_limits_env = {
+    SPLATFLOW_MAX_INPUT_BYTES  = tostring(var.upload_max_bytes)
+    SPLATFLOW_MAX_DURATION_S   = tostring(var.max_video_seconds)
+    SPLATFLOW_MAX_VIDEO_PIXELS = tostring(var.max_video_pixels)
+    SPLATFLOW_MAX_IMAGES       = tostring(var.max_photos)
+    SPLATFLOW_MAX_IMAGE_PIXELS = tostring(var.max_photo_pixels)
+  }
+}
+
 resource "google_cloud_run_v2_job" "stage" {
   for_each = local.stages
 
@@ -39,7 +50,7 @@ resource "google_cloud_run_v2_job" "stage" {
           for_each = merge(lookup(var.stage_environment, each.key, {}), {
             SPLATFLOW_STAGE           = each.key
             SPLATFLOW_INPUT_LOCATIONS = join(",", local.input_locations)
-          })
+          }, each.key == "frames" ? local.input_limits_env : {})
           content {
             name  = env.key
             value = env.value

@@ -151,3 +151,36 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+# Input limits: how big an input may be. Each is refused at the first point that can know it
+# (docs/faults.md#inputs-of-any-size): the upload URL's signed length range and the upload handler for
+# bytes, the frames job (SPLATFLOW_MAX_*, a ceiling no request's params can raise) for the rest.
+variable "upload_max_bytes" {
+  description = "Largest upload and input, bytes (signed into upload URLs; the frames job refuses a larger input)."
+  type        = number
+  default     = 4294967296
+}
+
+variable "max_video_seconds" {
+  description = "Longest video, seconds (known once the frames job probes it)."
+  type        = number
+  default     = 600
+}
+
+variable "max_video_pixels" {
+  description = "Largest video picture, width × height pixels (default 8K UHD)."
+  type        = number
+  default     = 33177600
+}
+
+variable "max_photos" {
+  description = "Most photos in an image set (a zip's directory or a folder's listing says, before any is read)."
+  type        = number
+  default     = 1000
+}
+
+variable "max_photo_pixels" {
+  description = "Largest photo, width × height pixels, read from its header before it is decoded."
+  type        = number
+  default     = 64000000
+}

@@ -131,13 +131,15 @@ export const schema: JSONSchemaType<ServiceConfig> = {
       nullable: true,
     },
     UPLOAD_MAX_BYTES: {
-      description: 'Larger uploads are rejected (default 4 GiB).',
+      description:
+        "Larger uploads are refused: signed into upload URLs' length range, and checked again when an upload arrives (default 4 GiB).",
       type: 'integer',
       minimum: 1,
       default: 4 * 1024 ** 3,
     },
     UPLOAD_MAX_DURATION_SECONDS: {
-      description: 'Passed to the frames stage as `params.max_duration_seconds` (it probes the video).',
+      description:
+        "An upload-started request's `params.frames.max_duration_s`: the frames stage refuses a longer video once it probes it.",
       type: 'integer',
       minimum: 1,
       default: 600,

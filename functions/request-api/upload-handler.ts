@@ -73,8 +73,8 @@ export function uploadHandler(deps: {
         origin: 'upload',
         session_id: decision.session_id,
         input: { uri: `gs://${object.bucket}/${object.name}` },
-        // The frames stage enforces the duration: it is only known once the video is probed.
-        params: { input_kind: decision.kind, max_duration_seconds: deps.limits.maxDurationSeconds },
+        // The frames stage enforces the duration (its `max_duration_s`): it is only known once the video is probed.
+        params: { input_kind: decision.kind, frames: { max_duration_s: deps.limits.maxDurationSeconds } },
         upload,
         ...(webhook === undefined ? {} : { webhook_url: webhook }),
         ...(token === undefined ? {} : { token_hash: hashToken(token) }),

@@ -35,12 +35,14 @@ export async function extractZipImages(
   const total = entries.reduce((sum, e) => sum + e.uncompressedSize, 0);
   if (entries.length > limits.maxCount) {
     zip.close();
-    throw new InputRefused(`the zip holds ${entries.length} photos; at most ${limits.maxCount} are accepted`);
+    throw new InputRefused(
+      `the zip holds ${entries.length} photos; at most ${limits.maxCount} are accepted (max_images)`,
+    );
   }
   if (total > limits.maxBytes) {
     zip.close();
     throw new InputRefused(
-      `the zip's photos take ${total} bytes uncompressed; at most ${limits.maxBytes} are accepted`,
+      `the zip's photos take ${total} bytes uncompressed; at most ${limits.maxBytes} are accepted (max_input_bytes)`,
     );
   }
   const files: { path: string; source: string }[] = [];
@@ -48,7 +50,13 @@ export async function extractZipImages(
     for (const [index, entry] of entries.entries()) {
       const extension = entry.fileName.slice(entry.fileName.lastIndexOf('.')).toLowerCase();
       const path = join(dir, `${String(index).padStart(5, '0')}${extension}`);
-      await pipeline(await zip.openReadStreamPromise(entry), createWriteStream(path));
+      try {
+        await pipeline(await zip.openReadStreamPromise(entry), createWriteStream(path));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code) throw error; // the disk's failure, not the archive's
+        // yauzl stops an entry at the size its directory declares: a bomb that lies about it ends here.
+        throw new InputRefused(`the zip archive is damaged at ${entry.fileName} (${(error as Error).message})`);
+      }
       files.push({ path, source: entry.fileName });
     }
   } finally {

@@ -18,21 +18,19 @@ import { checkInputLocation } from '../runtime/input-location.js';
 import { defineStage, type StageContext } from '../runtime/stage.js';
 import type { Storage } from '../runtime/storage.js';
 import { extractZipImages } from './image-set.js';
+import { checkImages, checkVideo, inputLimits, type InputLimits } from './limits.js';
 import { probeVideo, type VideoInfo } from './probe.js';
 import { clipProblem, type ClipRules } from './check.js';
 import { VIDEO_FRAMES_FILE, type VideoFrames } from './table.js';
 import { extractFrames, ffmpegVersion, scoreFrames } from './video.js';
 import { chooseFrames } from './windows.js';
 
-export interface FramesParams extends ClipRules {
+export interface FramesParams extends ClipRules, InputLimits {
   target_frames: number;
   max_step: number;
   max_frames: number;
   max_long_side: number;
   min_frames: number;
-  max_duration_s: number;
-  max_input_bytes: number;
-  max_images: number;
 }
 
 const paramsSchema: JSONSchemaType<FramesParams> = {
@@ -114,6 +112,18 @@ const paramsSchema: JSONSchemaType<FramesParams> = {
       minimum: 2,
       maximum: 5000,
       default: 1000,
+    },
+    max_video_pixels: {
+      description: "Videos whose picture has more pixels are refused (default 8K UHD's 7680×4320).",
+      type: 'integer',
+      minimum: 1,
+      default: 7680 * 4320,
+    },
+    max_image_pixels: {
+      description: 'Photos with more pixels are refused, from their header, before they are decoded (default 64 MP).',
+      type: 'integer',
+      minimum: 1,
+      default: 64_000_000,
     },
   },
   required: [],
@@ -238,17 +248,16 @@ async function inputKind(storage: Storage, uri: string): Promise<InputKind> {
 
 async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics> {
   const { params } = ctx;
+  const limits = inputLimits(params, ctx.env);
   const { path, record } = await ctx.fetchInput(ctx.contract.inputUri);
-  if (record.size > params.max_input_bytes) {
-    throw new InputRefused(`the video is ${record.size} bytes; at most ${params.max_input_bytes} are accepted`);
+  if (record.size > limits.max_input_bytes) {
+    throw new InputRefused(
+      `the video is ${record.size} bytes; at most ${limits.max_input_bytes} are accepted (max_input_bytes)`,
+    );
   }
   ctx.tool('ffmpeg', await ffmpegVersion());
   const info = await ctx.timed('probe', () => probeVideo(path));
-  if (info.duration_s > params.max_duration_s) {
-    throw new InputRefused(
-      `the video lasts ${info.duration_s.toFixed(1)} s; at most ${params.max_duration_s} s are accepted`,
-    );
-  }
+  checkVideo(info, limits);
   const expected = Math.max(1, Math.round(info.duration_s * info.fps));
   const scored = await ctx.timed('score', async () => {
     try {
@@ -339,20 +348,23 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
 
 async function fromImages(ctx: StageContext<FramesParams>, kind: 'zip' | 'folder'): Promise<FramesMetrics> {
   const { params, contract, storage } = ctx;
+  const limits = inputLimits(params, ctx.env);
   let photos: { path: string; source: string }[];
   if (kind === 'zip') {
     const { path } = await ctx.fetchInput(contract.inputUri);
     photos = await ctx.timed('unzip', () =>
       extractZipImages(path, join(ctx.scratch, 'photos'), {
-        maxBytes: params.max_input_bytes,
-        maxCount: params.max_images,
+        maxBytes: limits.max_input_bytes,
+        maxCount: limits.max_images,
       }),
     );
   } else {
     const prefix = contract.inputUri.endsWith('/') ? contract.inputUri : contract.inputUri + '/';
     const uris = (await storage.list(prefix)).filter(isImageName);
-    if (uris.length > params.max_images) {
-      throw new InputRefused(`the folder holds ${uris.length} photos; at most ${params.max_images} are accepted`);
+    if (uris.length > limits.max_images) {
+      throw new InputRefused(
+        `the folder holds ${uris.length} photos; at most ${limits.max_images} are accepted (max_images)`,
+      );
     }
     photos = [];
     for (const [index, uri] of uris.entries()) {
@@ -366,6 +378,7 @@ async function fromImages(ctx: StageContext<FramesParams>, kind: 'zip' | 'folder
     throw new InputRefused(`the input holds ${photos.length} photos; at least ${params.min_frames} are needed`);
   }
   ctx.tool('libvips', sharp.versions.vips);
+  await ctx.timed('check', () => checkImages(photos, limits));
   const frames = await ctx.timed('normalise', async () => {
     const records: FrameRecord[] = [];
     for (const [i, photo] of photos.entries()) {

@@ -117,6 +117,8 @@ export async function extractFrames(
   const size = scaledSize(info, options.longSide);
   const order = new Map(indices.map((n, i) => [n, i]));
   const writes: Promise<unknown>[] = [];
+  // A write that fails (a full disk) while ffmpeg still decodes is kept for after it, not left unhandled.
+  let failure: Error | undefined;
   let written = 0;
   await decodeRaw(path, size, 'rgb24', [], (index, frame) => {
     const i = order.get(index);
@@ -126,13 +128,19 @@ export async function extractFrames(
       sharp(copy, { raw: { ...size, channels: 3 } })
         .jpeg({ quality: 95 })
         .toFile(options.destination(i))
-        .then(() => {
-          written++; // not inside the optional call below, which skips its arguments without a callback
-          options.onWritten?.(written);
-        }),
+        .then(
+          () => {
+            written++; // not inside the optional call below, which skips its arguments without a callback
+            options.onWritten?.(written);
+          },
+          (error: Error) => {
+            failure ??= error;
+          },
+        ),
     );
   });
   await Promise.all(writes);
+  if (failure !== undefined) throw failure;
   if (written !== indices.length) throw new Error(`ffmpeg gave ${written} of the ${indices.length} chosen frames`);
   return size;
 }

@@ -6,6 +6,7 @@ the stage's outputs (the record jobs/runtime/error-record.ts defines) and exit s
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,6 +26,12 @@ from .storage import Storage, join
 
 EXIT_FAILED = 1
 EXIT_REFUSED = 2
+# What a full disk is reported as, word for word as jobs/runtime/errors.ts says it: no path of the job's disk,
+# and refused, since the same input fills the same disk again on a retry.
+DISK_FULL_CAUSE = (
+    "no space left on the stage's disk: this input needs more room than the job has"
+    " (a shorter video, fewer or smaller photos, or a lower preset needs less)"
+)
 ERROR_RECORD = "error.json"
 
 
@@ -212,12 +219,20 @@ def run(stage: str, main: Callable[[Context], None]) -> None:
     except StageError as e:
         cause = " ".join(str(e).split()) or "unknown error"  # one line, as stderr and the record promise
         _fail(ctx, stage, EXIT_REFUSED if isinstance(e, Refused) else EXIT_FAILED, cause, execution, attempt)
+    except OSError as e:
+        full = e.errno == errno.ENOSPC
+        cause = DISK_FULL_CAUSE if full else f"{type(e).__name__}: {_first_line(e)}"
+        _fail(ctx, stage, EXIT_REFUSED if full else EXIT_FAILED, cause, execution, attempt)
     except Exception as e:  # any other failure is still one line a user can read
-        cause = str(e).splitlines()[0] if str(e) else ""
+        cause = _first_line(e)
         _fail(ctx, stage, EXIT_FAILED, f"{type(e).__name__}: {cause}", execution, attempt)
     finally:
         if ctx is not None:
             shutil.rmtree(ctx.scratch, ignore_errors=True)
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else ""
 
 
 def _fail(ctx: Context | None, stage: str, exit_code: int, message: str, execution: str | None, attempt: int) -> None:

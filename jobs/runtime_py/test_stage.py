@@ -30,6 +30,9 @@ def main(ctx):
         raise Refused("only 0 of 10 frames registered\\n  (at least 60% needed)")
     if behaviour == "crash":
         raise RuntimeError("disk on fire\\n  at somewhere deep")
+    if behaviour == "disk-full":  # /dev/full answers every write as a full disk does: ENOSPC
+        with open("/dev/full", "wb") as full:
+            full.write(b"frame" * 10000)
     ctx.write_manifest({})
 
 run("mesh", main)
@@ -77,6 +80,18 @@ class StageFailureTest(unittest.TestCase):
             [record["exit_code"], record["refused"], record["message"], record["execution"], record["attempt"]],
             [1, False, "RuntimeError: disk on fire", None, 0],
         )
+
+    def test_a_full_disk_is_refused_with_a_cause_a_user_can_act_on_and_no_path_and_not_run_again(self):
+        run = self.stage("disk-full", CLOUD_RUN_EXECUTION="ex-1", CLOUD_RUN_TASK_ATTEMPT="0")
+        self.assertEqual(run.returncode, 2, run.stderr)
+        record = self.error_json()
+        self.assertEqual([record["exit_code"], record["refused"]], [2, True])
+        self.assertRegex(record["message"], r"^no space left on the stage's disk: .*lower preset")
+        self.assertNotIn("/dev/full", run.stderr)
+        # Cloud Run's retry of that task would fill the same disk: it answers the cause without running.
+        retry = self.stage("ok", CLOUD_RUN_EXECUTION="ex-1", CLOUD_RUN_TASK_ATTEMPT="1")
+        self.assertEqual(retry.returncode, 2)
+        self.assertFalse(self.manifest.exists())
 
     def test_a_later_success_removes_the_record_of_an_earlier_failure(self):
         self.assertEqual(self.stage("crash").returncode, 1)

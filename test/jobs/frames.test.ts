@@ -227,6 +227,12 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
       { max_input_bytes: 100_000 },
       /the video is \d+ bytes; at most 100000 are accepted/,
     ],
+    [
+      'a picture larger than max_video_pixels, refused from the probe',
+      () => clip('big.mp4', (path) => testClip(path, { width: 320, height: 240, seconds: 1, fps: 10 })),
+      { max_video_pixels: 50_000 },
+      /the video is 320×240 \(0\.1 megapixels\); at most 0\.1 megapixels are accepted \(max_video_pixels\)/,
+    ],
     ['a missing input', () => Promise.resolve(join(work, 'absent.mp4')), {}, /input not found/],
     [
       'a static shot (a still photo for 4 s)',
@@ -379,6 +385,71 @@ describe('frames from photos', () => {
         ['p3.jpg', 100, 200],
       ],
     );
+  });
+
+  it('refuses a 100-megapixel photo from its header, before decoding it, naming it and the limit', async () => {
+    const dir = join(work, 'huge-photo');
+    await mkdir(dir);
+    await sharp(WATCH_PHOTO(1)).resize(64, 48).jpeg().toFile(join(dir, 'a.jpg'));
+    // b.jpg claims 10000×10000 in its frame header (SOF0) over 64×48 of data: decoding it would fail, so
+    // the refusal shows it was judged by the header alone.
+    const jpeg = await sharp(WATCH_PHOTO(2)).resize(64, 48).jpeg().toBuffer();
+    const sof = jpeg.indexOf(Buffer.from([0xff, 0xc0]));
+    jpeg.writeUInt16BE(10_000, sof + 5);
+    jpeg.writeUInt16BE(10_000, sof + 7);
+    await writeFile(join(dir, 'b.jpg'), jpeg);
+    const prefix = join(work, 'huge-photo-out') + '/';
+    const run = await runStageProcess('frames', { input: dir, prefix, params: { min_frames: 2 } });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      /the photo b\.jpg is 10000×10000 \(100\.0 megapixels\); at most 64\.0 megapixels are accepted \(max_image_pixels\)/,
+    );
+  });
+
+  it('refuses zip bombs: one that declares its size before extracting, one that lies about it while extracting', async () => {
+    const dir = join(work, 'bomb-src');
+    await mkdir(dir);
+    await writeFile(join(dir, 'bomb.jpg'), Buffer.alloc(20_000_000));
+    const zip = join(work, 'bomb.zip');
+    await promisify(execFile)('zip', ['-q', zip, 'bomb.jpg'], { cwd: dir });
+    const honest = await runStageProcess('frames', {
+      input: zip,
+      prefix: join(work, 'bomb-honest') + '/',
+      params: { min_frames: 2, max_input_bytes: 10_000_000 },
+    });
+    assert.equal(honest.code, 2, honest.stderr);
+    assert.match(honest.stderr, /take 20000000 bytes uncompressed; at most 10000000 are accepted \(max_input_bytes\)/);
+    // The same archive claiming 1000 bytes in its local and central headers.
+    const lying = await readFile(zip);
+    for (const [signature, offset] of [
+      [0x04034b50, 22],
+      [0x02014b50, 24],
+    ] as const) {
+      const at = lying.indexOf(Buffer.from(new Uint32Array([signature]).buffer));
+      lying.writeUInt32LE(1000, at + offset);
+    }
+    await writeFile(join(work, 'liar.zip'), lying);
+    const liar = await runStageProcess('frames', {
+      input: join(work, 'liar.zip'),
+      prefix: join(work, 'bomb-liar') + '/',
+      params: { min_frames: 2, max_input_bytes: 10_000_000 },
+    });
+    assert.equal(liar.code, 2, liar.stderr);
+    assert.match(liar.stderr, /the zip archive is damaged at bomb\.jpg/);
+  });
+
+  it("caps a request's limits by the job's ceilings (SPLATFLOW_MAX_*): a caller cannot raise them", async () => {
+    const clip = join(work, 'ceiling.mp4');
+    await testClip(clip, { width: 160, height: 120, seconds: 3, fps: 10 });
+    const run = await runStageProcess('frames', {
+      input: clip,
+      prefix: join(work, 'ceiling') + '/',
+      params: { max_duration_s: 3600 },
+      env: { SPLATFLOW_MAX_DURATION_S: '2' },
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /lasts 3\.0 s; at most 2 s are accepted \(max_duration_s\)/);
   });
 
   it('refuses a folder with fewer photos than min_frames', async () => {

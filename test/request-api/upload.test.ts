@@ -85,7 +85,7 @@ describe('onUpload', () => {
     assert.equal(stored?.origin, 'upload');
     assert.equal(stored?.session_id, 'kitchen');
     assert.deepEqual(stored?.input, { uri: 'gs://splatflow-uploads/uploads/kitchen/walk.MOV' });
-    assert.deepEqual(stored?.params, { input_kind: 'video', max_duration_seconds: 300 });
+    assert.deepEqual(stored?.params, { input_kind: 'video', frames: { max_duration_s: 300 } });
     const queued = await call<{ status: string }>(`${functions.url('queue')}/status/${id}`);
     assert.equal(queued.body.status, 'QUEUED');
   });

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { loadServiceConfig } from '../../functions/config/service.js';
+import { LIMIT_ENV } from '../../jobs/frames/limits.js';
 import { createLogger } from '../../lib/log.js';
 import {
   type Body,
@@ -92,6 +93,15 @@ describe('stage jobs', () => {
     assert.match(env.forEach, /SPLATFLOW_STAGE\s+= each\.key/);
     // The frames stage checks its input against the very list the functions admit from.
     assert.match(env.forEach, /SPLATFLOW_INPUT_LOCATIONS = join\(",", local\.input_locations\)/);
+    // The frames job's input ceilings are the very variables the functions' limits come from, one per limit.
+    assert.match(env.forEach, /each\.key == "frames" \? local\.input_limits_env : \{\}/);
+    const ceilings = tf.locals.input_limits_env as Record<string, string>;
+    assert.deepEqual(Object.keys(ceilings).sort(), Object.values(LIMIT_ENV).sort());
+    assert.equal(ceilings.SPLATFLOW_MAX_INPUT_BYTES, '${tostring(var.upload_max_bytes)}');
+    assert.equal(
+      (tf.locals.function_env as Record<string, string>).UPLOAD_MAX_BYTES,
+      '${tostring(var.upload_max_bytes)}',
+    );
     assert.equal(
       (tf.locals.function_env as Record<string, string>).INPUT_LOCATIONS,
       '${join(",", local.input_locations)}',
