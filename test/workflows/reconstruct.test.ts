@@ -226,6 +226,21 @@ describe('workflows/reconstruct.yaml', () => {
     assert.match(record.error?.message ?? '', /^Task splatflow-filter-[0-9a-f]{6}-0 failed: the container exited/);
   });
 
+  it('loses no stage report to a 30 s outage of the stores behind the queue: retried, each stage run once', async () => {
+    const id = await processingRequest();
+    // Backoffs here run ten times faster (reconstruct above): 3 s of outage is the workflow's 30 s.
+    proxy.outage(
+      (request) => request.path === `/status/${id}` && (request.body as QueueRecord | undefined)?.stage === 'sfm',
+      3000,
+    );
+    const { ran, reports, record, error } = await reconstruct(id, {});
+    assert.equal(error, undefined, JSON.stringify(error?.value));
+    assert.equal(record.status, 'COMPLETED');
+    assert.deepEqual(ran, [...new Set(ran)], 'no stage ran twice');
+    const sfmAnnounced = reports.filter((report) => report.stage === 'sfm' && report.job_execution !== undefined);
+    assert.ok(sfmAnnounced.length > 3, `the report was retried through the outage (${sfmAnnounced.length} tries)`);
+  });
+
   it('stops after sfm for the preprocess path, without running depth', async () => {
     const id = await processingRequest();
     const { ran, record } = await reconstruct(id, { stop_after: 'sfm' });
