@@ -18,6 +18,9 @@ def ensure_torch_interpreter() -> None:
     # then sleep between parallel regions instead of spinning, so on a busy machine they do not take the core from
     # the thread running torch. Measured on a shared 2-core machine: the optimizer step 700 ms → 9 ms.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The numba kernels on OpenMP (torch's libgomp, one pool for both), as that was measured with: PyPI's numba takes
+    # TBB first wherever a libtbb happens to be installed, which the wait policy above does not govern.
+    os.environ.setdefault("NUMBA_THREADING_LAYER_PRIORITY", "omp tbb workqueue")
     if importlib.util.find_spec("torch") is not None or os.environ.get("SPLATFLOW_REEXEC"):
         return
     target = os.environ.get("SPLATFLOW_PYTHON") or str(VENV_PYTHON)

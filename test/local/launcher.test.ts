@@ -157,6 +157,25 @@ describe('jobs launcher', () => {
     assert.match(String(error.message), /cannot start \/nonexistent\/python3/);
   });
 
+  it("a definition's `python3` is this machine's Python: SPLATFLOW_PYTHON, else the repository's .venv", async () => {
+    // The image's `python3` stands for the interpreter local/python.ts names; node stands in for one here.
+    const run = connector({ train: { ...job(''), command: ['python3', '-e', 'process.exit(0)'] } });
+    const saved = process.env.SPLATFLOW_PYTHON;
+    try {
+      process.env.SPLATFLOW_PYTHON = process.execPath;
+      await run('train');
+      delete process.env.SPLATFLOW_PYTHON;
+      const error = await failure(run('train'));
+      assert.ok(
+        String(error.message).includes(`cannot start ${join(root, '.venv', 'bin', 'python')}`),
+        String(error.message),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.SPLATFLOW_PYTHON;
+      else process.env.SPLATFLOW_PYTHON = saved;
+    }
+  });
+
   it('an unknown job or malformed name is the API error the connector raises (404, 400)', async () => {
     const run = connector({});
     const missing = await failure(run('frames'));
