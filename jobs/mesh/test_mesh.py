@@ -1,5 +1,6 @@
-"""The mesh stage on a sphere of Gaussians (known surface: radius 1): the mesh lies on the sphere, the files parse,
-the manifest's counts are the files' counts; missing input fails with one line."""
+"""The mesh stage on a sphere of Gaussians (known surface: radius 1): the mesh lies on the sphere, takes its colours
+from the photos, is scored at the held-out view beside the splat; the files parse, the manifest's counts are the
+files' counts; missing input fails with one line."""
 
 import json
 import math
@@ -10,15 +11,18 @@ import unittest
 from pathlib import Path
 
 import numpy as np
+import torch
+from PIL import Image as PILImage
 
 from ..train.ply import write_splat_ply
 from ..train.sh import rgb_to_sh
-from ..train.synthetic import look_at, ring_cameras
+from ..train.synthetic import look_at, render_views, ring_cameras, write_colmap_binary
 from ..train.test_train import run_stage
 
 
-def sphere_splat(folder: Path, n: int = 8000, width: int = 96, height: int = 72) -> None:
-    """Train-stage output for flat Gaussians tiling the unit sphere, seen from a ring and from above/below."""
+def sphere_splat(prefix: Path, n: int = 8000, width: int = 96, height: int = 72) -> None:
+    """Train-stage output for flat Gaussians tiling the unit sphere, seen from a ring and from above/below (the
+    first camera held out), and the sfm output it came from: points on the sphere, the splat's renders as photos."""
     i = np.arange(n) + 0.5
     phi, theta = np.arccos(1 - 2 * i / n), math.pi * (1 + 5**0.5) * i  # Fibonacci sphere
     normals = np.stack([np.cos(theta) * np.sin(phi), np.cos(phi), np.sin(theta) * np.sin(phi)], 1)
@@ -31,7 +35,8 @@ def sphere_splat(folder: Path, n: int = 8000, width: int = 96, height: int = 72)
     quats = np.concatenate([np.cos(angle / 2)[:, None], axis * np.sin(angle / 2)[:, None]], 1)
     log_scales = np.log(np.tile([0.035, 0.035, 0.003], (n, 1)))
     rgb = 0.5 + 0.4 * normals
-    sh0 = rgb_to_sh(__import__("torch").from_numpy(rgb)).numpy()[:, None, :]
+    sh0 = rgb_to_sh(torch.from_numpy(rgb)).numpy()[:, None, :]
+    folder = prefix / "train"
     folder.mkdir(parents=True)
     write_splat_ply(folder / "point_cloud.ply", normals, sh0, np.zeros((n, 3, 3)), np.full(n, 3.0), log_scales, quats)
     views = ring_cameras(10, 4.0) + [
@@ -40,11 +45,20 @@ def sphere_splat(folder: Path, n: int = 8000, width: int = 96, height: int = 72)
     ]
     f = 0.8 * width
     K = [[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]]
+    names = [f"v{i}.png" for i in range(len(views))]
     cams = [
-        {"name": f"v{i}", "width": width, "height": height, "K": K, "viewmat": v.tolist(), "test": False}
-        for i, v in enumerate(views)
+        {"name": name, "width": width, "height": height, "K": K, "viewmat": v.tolist(), "test": i == 0}
+        for i, (name, v) in enumerate(zip(names, views))
     ]
     (folder / "cameras.json").write_text(json.dumps(cams))
+    scene = {"means": normals, "quats": quats, "scales": np.exp(log_scales), "opacities": np.full(n, 1 / (1 + math.exp(-3))),
+             "rgb": rgb}  # fmt: skip
+    scene = {k: torch.from_numpy(v.astype(np.float32)) for k, v in scene.items()}
+    sfm = prefix / "sfm" / "undistorted"
+    (sfm / "images").mkdir(parents=True)
+    for name, image in zip(names, render_views(scene, views, width, height, f)):
+        PILImage.fromarray(image).save(sfm / "images" / name)
+    write_colmap_binary(sfm / "sparse", width, height, f, views, names, normals[::20], (rgb[::20] * 255).astype(np.uint8))
 
 
 def read_glb(path: Path) -> dict:
@@ -67,10 +81,11 @@ class MeshStageTest(unittest.TestCase):
 
     def test_mesh_of_a_sphere_of_gaussians_lies_on_the_sphere(self):
         prefix = self.tmp / "sphere"
-        sphere_splat(prefix / "train")
-        run = run_stage(prefix, {"resolution": 64, "target_faces": 3000}, stage="mesh")
+        sphere_splat(prefix)
+        run = run_stage(prefix, {"target_faces": 3000}, stage="mesh")
         self.assertEqual(run.returncode, 0, run.stderr)
         manifest = json.loads((prefix / "mesh" / "manifest.json").read_text())["metrics"]
+        print(json.dumps({k: manifest[k] for k in ("grid", "voxel_size", "voxel_pixels", "faces", "quality")}))
         self.assertLessEqual(manifest["faces"], 3000)
         self.assertGreater(manifest["faces"], 1000)
 

@@ -25,9 +25,8 @@ class Volume:
     color: torch.Tensor  # [X,Y,Z,3] in [0,1]
 
     @classmethod
-    def around(cls, lo: np.ndarray, hi: np.ndarray, resolution: int, device: torch.device) -> "Volume":
-        """A grid over the box lo..hi with `resolution` voxels along its longest side."""
-        voxel = float((hi - lo).max()) / resolution
+    def covering(cls, lo: np.ndarray, hi: np.ndarray, voxel: float, device: torch.device) -> "Volume":
+        """A grid of `voxel`-sized cells over the box lo..hi."""
         dims = tuple(int(d) for d in np.maximum(1, np.ceil((hi - lo) / voxel).astype(int) + 1))
         return cls(
             torch.tensor(lo, dtype=torch.float32, device=device), voxel, torch.ones(dims, device=device),
@@ -39,8 +38,10 @@ class Volume:
         return self.tsdf.device
 
     def integrate(self, depth: torch.Tensor, rgb: torch.Tensor, K: torch.Tensor, viewmat: torch.Tensor,
-                  trunc: float) -> None:  # fmt: skip
-        """depth [H,W] (0 = no surface), rgb [H,W,3], K [3,3], viewmat world→camera [4,4]: on the volume's device."""
+                  trunc: float, trunc_depth: float) -> None:  # fmt: skip
+        """depth [H,W] (0 = no surface), rgb [H,W,3], K [3,3], viewmat world→camera [4,4]: on the volume's device.
+        The truncation band is `trunc` or `trunc_depth` × the pixel's depth, whichever is wider: a depth's error grows
+        with it, and a band narrower than that error tears the surface where views disagree."""
         X, Y, Z = self.tsdf.shape
         h, w = depth.shape
         dev = self.device
@@ -61,8 +62,9 @@ class Volume:
             u, v = u.clamp(0, w - 1), v.clamp(0, h - 1)
             d = torch.where(ok, depth[v, u], torch.zeros_like(z))
             sdf = d - z
-            ok = ok & (d > 0) & (sdf > -trunc)  # voxels far behind the surface are unseen, not empty
-            t = torch.clamp(sdf / trunc, max=1.0)
+            band = torch.clamp(d * trunc_depth, min=trunc)
+            ok = ok & (d > 0) & (sdf > -band)  # voxels far behind the surface are unseen, not empty
+            t = torch.clamp(sdf / band, max=1.0)
             tsdf, wt = self.tsdf[x0:x1].reshape(-1), self.weight[x0:x1].reshape(-1)  # views into the grid
             color = self.color[x0:x1].reshape(-1, 3)
             new_wt = wt + ok.to(wt.dtype)
