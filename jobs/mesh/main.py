@@ -29,11 +29,11 @@ from ..runtime_py.params import Param, validate
 from ..runtime_py.stage import Context, Refused, StageError, run
 from ..runtime_py.storage import join
 from ..train.backend import select_backend
-from ..train.colmap import ModelError, read_model
 from ..train.gaussians import Params
+from ..train.median_depth import median_depth
 from ..train.ply import read_splat_ply
 from ..train.trainer import View, render
-from .colour import photo_colors
+from .colour import photo_colors, vertex_normals
 from .meshio import write_glb, write_mesh_ply
 from .quality import score_heldout
 from .region import fusion_region, voxel_size
@@ -43,16 +43,19 @@ from .tsdf import Volume
 SCHEMA = {
     "voxel_pixels": Param(float, 0.25, 64.0),  # voxel size in training pixels at the typical viewing depth
     "max_voxels": Param(int, 1 << 12, 1 << 30),  # the grid's budget: the voxel grows where the region needs more
+    "max_views": Param(int, 1, 100_000),  # training views fused (evenly spread): a video's neighbours repeat each other
     "target_faces": Param(int, 100, 50_000_000),
     "trunc_voxels": Param(float, 1.0, 50.0),  # TSDF truncation: at least this many voxels ...
     "trunc_depth": Param(float, 0.0, 0.5),  # ... and at least this share of the pixel's depth
     "alpha_min": Param(float, 0.0, 1.0),  # pixels less opaque than this carry no depth
+    # median: where the ray first gets half opaque (on the surface); expected: the alpha-blended mean (in front of it)
+    "depth": Param(str, choices=("median", "expected")),
     "device": Param(str, choices=("auto", "cpu")),
 }
-# CPU: 8M voxels (170 MB of grid); GPU: 134M (2.7 GB), as 512³ was.
-DEFAULTS = {"voxel_pixels": 1.5, "max_voxels": 1 << 23, "target_faces": 200_000, "trunc_voxels": 3.0,
-            "trunc_depth": 0.02, "alpha_min": 0.5}  # fmt: skip
-GPU_DEFAULTS = {**DEFAULTS, "voxel_pixels": 1.0, "max_voxels": 1 << 27, "target_faces": 1_000_000}
+# CPU: 4M voxels (84 MB of grid); GPU: 134M (2.7 GB), as 512³ was.
+DEFAULTS = {"voxel_pixels": 1.5, "max_voxels": 1 << 22, "max_views": 32, "target_faces": 200_000, "trunc_voxels": 3.0,
+            "trunc_depth": 0.02, "alpha_min": 0.5, "depth": "median"}  # fmt: skip
+GPU_DEFAULTS = {**DEFAULTS, "voxel_pixels": 1.0, "max_voxels": 1 << 27, "max_views": 1000, "target_faces": 1_000_000}
 
 
 def load_photo(path: Path, size: Optional[tuple[int, int]] = None) -> np.ndarray:
@@ -83,19 +86,27 @@ def training_photos(cameras: list[dict], images: Path):
         yield photo, K, np.asarray(c["viewmat"], np.float64)
 
 
-def fuse(volume: Volume, backend, params: Params, sh_degree: int, cameras: list[dict], opts: dict, progress) -> None:
-    """Depth and colour rendered from the splat at each camera, integrated into the volume."""
-    dev, trunc = volume.device, opts["trunc_voxels"] * volume.voxel
+def render_depths(backend, params: Params, sh_degree: int, cameras: list[dict], opts: dict, progress) -> list:
+    """(depth [H,W] (0: no surface), colour [H,W,3], K, viewmat) rendered from the splat at each camera, on its
+    device."""
+    dev = params["means"].device
+    # The median depth is drawn by the CPU rasterizer's kernels, whatever renders the colour.
+    cpu = {k: v.detach().cpu().float() for k, v in params.items()}
+    shape = (cpu["means"], cpu["quats"], torch.exp(cpu["scales"]), torch.sigmoid(cpu["opacities"]))
+    out = []
     with torch.no_grad():
         for i, cam in enumerate(cameras):
             K = torch.tensor(cam["K"], dtype=torch.float32, device=dev)
             vm = torch.tensor(cam["viewmat"], dtype=torch.float32, device=dev)
             view = View(cam["name"], torch.zeros(cam["height"], cam["width"], 3, device=dev), K, vm, False)
-            img, alpha, _ = render(backend, params, view, sh_degree, "RGB+ED")
-            img, alpha = img[0], alpha[0, ..., 0]
-            depth = torch.where(alpha > opts["alpha_min"], img[..., 3], torch.zeros_like(alpha))
-            volume.integrate(depth, img[..., :3].clamp(0, 1), K, vm, trunc, opts["trunc_depth"])
+            img, alpha = (x[0] for x in render(backend, params, view, sh_degree, "RGB+ED")[:2])
+            depth = img[..., 3]
+            if opts["depth"] == "median":
+                depth = median_depth(*shape, vm.cpu(), K.cpu(), cam["width"], cam["height"]).to(dev)
+            depth = torch.where(alpha[..., 0] > opts["alpha_min"], depth, torch.zeros_like(depth))
+            out.append((depth, img[..., :3].clamp(0, 1), K, vm))
             progress(i)
+    return out
 
 
 def main(ctx: Context) -> None:
@@ -110,47 +121,45 @@ def main(ctx: Context) -> None:
         raise StageError(
             f"no trained splat (point_cloud.ply, cameras.json) under {train}: run the train stage first"
         ) from None
-    sfm = ctx.uri("sfm", "undistorted") + "/"
-    root = ctx.storage.local_folder(sfm, scratch / "sfm")
-    try:
-        model = read_model(root / "sparse")
-    except (ModelError, FileNotFoundError) as e:
-        raise StageError(f"cannot read the sfm stage's model under {sfm}sparse/: {e}") from None
+    images = ctx.storage.local_folder(ctx.uri("sfm", "undistorted", "images") + "/", scratch / "images")
     splat = read_splat_ply(ply)
     if len(splat["means"]) == 0 or not cameras:
         raise Refused("the trained splat has no Gaussians or no cameras")
     dev = backend.device
     params = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in splat.items()}
     sh_degree = int(round(np.sqrt(1 + splat["shN"].shape[1]))) - 1
-    fused = [c for c in cameras if not c.get("test")] or cameras
+    training = [c for c in cameras if not c.get("test")] or cameras
+    fused = [training[i] for i in np.unique(np.linspace(0, len(training) - 1, min(opts["max_views"], len(training))).astype(int))]
+    rendered = render_depths(backend, params, sh_degree, fused, opts,
+                             lambda i: ctx.progress(0.4 * (i + 1) / len(fused), view=i + 1))  # fmt: skip
     try:
-        region = fusion_region(model.xyz, fused)
+        region = fusion_region([(d.cpu().numpy(), K.cpu().numpy(), vm.cpu().numpy()) for d, _, K, vm in rendered])
     except ValueError as e:
         raise Refused(str(e)) from None
     volume = Volume.covering(region.lo, region.hi, voxel_size(region, opts["voxel_pixels"], opts["max_voxels"]), dev)
     ctx.log("fusing", views=len(fused), grid=list(volume.tsdf.shape), voxel=volume.voxel,
             voxel_pixels=volume.voxel / region.footprint, depth=region.depth, backend=backend.name)  # fmt: skip
-    fuse(volume, backend, params, sh_degree, fused, opts,
-         lambda i: ctx.progress(0.6 * (i + 1) / len(fused), view=i + 1))  # fmt: skip
+    for i, (depth, rgb, K, vm) in enumerate(rendered):
+        volume.integrate(depth, rgb, K, vm, opts["trunc_voxels"] * volume.voxel, opts["trunc_depth"])
+        ctx.progress(0.4 + 0.3 * (i + 1) / len(fused))
     verts, faces, vcolors = volume.extract()
     if len(faces) == 0:
         raise Refused("no surface found: the rendered depth is empty or never crosses the volume")
     raw_faces = len(faces)
     verts, faces, vcolors = simplify(verts, faces, vcolors, opts["target_faces"], start_cell=1.5 * volume.voxel)
-    ctx.progress(0.7, faces=len(faces))
-    vcolors, photo_seen = photo_colors(verts, faces, vcolors, training_photos(fused, root / "images"))
+    ctx.progress(0.75, faces=len(faces))
+    vcolors, photo_seen = photo_colors(verts, faces, vcolors, training_photos(fused, images))
     ctx.progress(0.85)
     quality = score_heldout(scratch / "heldout", (verts, faces, vcolors), backend, params, sh_degree,
-                            heldout_views(cameras, root / "images", dev))  # fmt: skip
+                            heldout_views(cameras, images, dev))  # fmt: skip
     write_mesh_ply(scratch / "mesh.ply", verts, faces, vcolors)
-    write_glb(scratch / "mesh.glb", verts, faces, vcolors)
+    write_glb(scratch / "mesh.glb", verts, faces, vcolors, vertex_normals(verts, faces))
     for name in ("mesh.ply", "mesh.glb", *(e["file"] for e in quality["heldout"])):
         ctx.put(scratch / name, name)
     ctx.write_manifest({
         "backend": backend.name, "options": opts, "views": len(fused), "grid": list(volume.tsdf.shape),
         "voxel_size": volume.voxel, "voxel_pixels": round(volume.voxel / region.footprint, 3),
-        "region": {"lo": region.lo.tolist(), "hi": region.hi.tolist(), "depth": region.depth,
-                   "sfm_points_seen": region.points},
+        "region": {"lo": region.lo.tolist(), "hi": region.hi.tolist(), "depth": region.depth},
         "vertices": len(verts), "faces": len(faces), "faces_before_simplify": raw_faces,
         "vertices_photo_coloured": round(photo_seen, 4),
         "bounds": [verts.min(0).tolist(), verts.max(0).tolist()],

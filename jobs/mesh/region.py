@@ -1,9 +1,10 @@
-"""Where to fuse and how finely, from what the cameras see: the sfm points inside the training cameras' views give the
-region (robust percentiles, so a few stray points far away do not size the grid) and the typical viewing depth; the
-voxel is a pixel footprint at that depth, coarsened only if the grid would pass its memory budget.
+"""Where to fuse and how finely, from what the cameras see: the surface points of the depth maps rendered at the
+training views give the region (robust percentiles, so floaters and a few stray far pixels do not size the grid) and
+the typical viewing depth; the voxel is a pixel footprint at that depth, coarsened only where the grid would pass its
+memory budget.
 
-An unbounded scene's far background (sky, a street beyond a window) is cut on purpose: only what lies inside the box
-the sfm points span is meshed; the splat keeps the rest."""
+An unbounded scene's far background (sky, a street beyond a window) is cut on purpose: what lies beyond the
+percentiles of the surface the views see is not meshed; the splat keeps it."""
 
 from __future__ import annotations
 
@@ -11,43 +12,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .raster import NEAR, project
-
-REGION_PERCENTILES = (1.0, 99.0)  # of the seen sfm points, per axis
+REGION_PERCENTILES = (0.5, 99.5)  # of the views' surface points, per axis
 PAD = 0.05  # of the region's extent, on each side: surfaces at the region's edge keep both sides of their band
+SAMPLES_PER_VIEW = 4096  # surface points drawn from each depth map (the percentiles need no more)
 
 
 @dataclass
 class Region:
     lo: np.ndarray  # [3] world
     hi: np.ndarray  # [3]
-    depth: float  # median depth of the seen points over the training views
+    depth: float  # median depth of the views' surface pixels
     footprint: float  # world size of one training pixel at that depth
-    points: int  # sfm points inside at least one training view
 
 
-def seen_points(xyz: np.ndarray, cameras: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """The points inside at least one camera's image (in front of it), and every in-view point's depth."""
-    seen = np.zeros(len(xyz), bool)
-    depths = []
-    for cam in cameras:
-        uv, z = project(xyz, np.asarray(cam["K"]), np.asarray(cam["viewmat"]))
-        inside = (z > NEAR) & (uv[:, 0] >= 0) & (uv[:, 0] < cam["width"]) & (uv[:, 1] >= 0) & (uv[:, 1] < cam["height"])
-        seen |= inside
-        depths.append(np.median(z[inside]) if inside.any() else np.nan)
-    return xyz[seen], np.asarray(depths)
+def surface_points(depth: np.ndarray, K: np.ndarray, viewmat: np.ndarray, count: int) -> np.ndarray:
+    """Up to `count` world points of a depth map [H,W] (0 = no surface), evenly strided over its valid pixels."""
+    ys, xs = np.nonzero(depth > 0)
+    pick = np.linspace(0, len(ys) - 1, min(count, len(ys))).astype(int) if len(ys) else np.zeros(0, int)
+    ys, xs = ys[pick], xs[pick]
+    z = depth[ys, xs]
+    cam = np.stack([(xs + 0.5 - K[0, 2]) / K[0, 0] * z, (ys + 0.5 - K[1, 2]) / K[1, 1] * z, z], 1)
+    R, t = viewmat[:3, :3], viewmat[:3, 3]
+    return (cam - t) @ R  # camera → world: R^T (x - t)
 
 
-def fusion_region(xyz: np.ndarray, cameras: list[dict]) -> Region:
-    """cameras: the training views (cameras.json entries). xyz: the sfm points [N,3]."""
-    points, depths = seen_points(xyz, cameras)
-    if len(points) < 10 or not np.isfinite(depths).any():
-        raise ValueError(f"only {len(points)} sfm points lie inside the training views: nothing to size the mesh by")
+def fusion_region(depths: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Region:
+    """depths: (depth [H,W], K [3,3], viewmat [4,4]) per training view."""
+    points = np.concatenate([surface_points(d, K, vm, SAMPLES_PER_VIEW) for d, K, vm in depths])
+    if len(points) < 100:
+        raise ValueError("the splat's renders show almost no opaque surface: nothing to mesh")
     lo, hi = np.percentile(points, REGION_PERCENTILES, axis=0)
     pad = PAD * (hi - lo).max()
-    depth = float(np.nanmedian(depths))
-    focal = float(np.median([np.sqrt(c["K"][0][0] * c["K"][1][1]) for c in cameras]))
-    return Region(lo - pad, hi + pad, depth, depth / focal, len(points))
+    z = np.concatenate([d[d > 0] for d, _, _ in depths])
+    depth = float(np.median(z))
+    focal = float(np.median([np.sqrt(K[0, 0] * K[1, 1]) for _, K, _ in depths]))
+    return Region(lo - pad, hi + pad, depth, depth / focal)
 
 
 def voxel_size(region: Region, pixels: float, max_voxels: int) -> float:

@@ -61,13 +61,22 @@ def sphere_splat(prefix: Path, n: int = 8000, width: int = 96, height: int = 72)
     write_colmap_binary(sfm / "sparse", width, height, f, views, names, normals[::20], (rgb[::20] * 255).astype(np.uint8))
 
 
-def read_glb(path: Path) -> dict:
+def read_glb(path: Path) -> tuple[dict, bytes]:
+    """The glTF JSON and the binary chunk."""
     raw = path.read_bytes()
     magic, version, total = struct.unpack_from("<4sII", raw)
     assert (magic, version, total) == (b"glTF", 2, len(raw)), (magic, version, total)
     length, kind = struct.unpack_from("<I4s", raw, 12)
     assert kind == b"JSON"
-    return json.loads(raw[20 : 20 + length])
+    bin_length, bin_kind = struct.unpack_from("<I4s", raw, 20 + length)
+    assert bin_kind == b"BIN\x00"
+    return json.loads(raw[20 : 20 + length]), raw[28 + length : 28 + length + bin_length]
+
+
+def glb_attribute(gltf: dict, blob: bytes, accessor: int, dtype: str, width: int) -> np.ndarray:
+    acc = gltf["accessors"][accessor]
+    view = gltf["bufferViews"][acc["bufferView"]]
+    return np.frombuffer(blob, dtype, acc["count"] * width, view["byteOffset"]).reshape(acc["count"], width)
 
 
 class MeshStageTest(unittest.TestCase):
@@ -107,11 +116,28 @@ class MeshStageTest(unittest.TestCase):
         octants = {tuple(s) for s in (v["p"] > 0).astype(int)}
         self.assertEqual(len(octants), 8)
 
-        gltf = read_glb(prefix / "mesh" / "mesh.glb")
-        acc = gltf["accessors"]
-        self.assertEqual(acc[0]["count"], manifest["vertices"])
-        self.assertEqual(acc[2]["count"], 3 * manifest["faces"])
-        self.assertLess(max(abs(x) for x in acc[0]["max"] + acc[0]["min"]), 1.1)
+        # The GLB is the same mesh: the PLY's vertices, colours and triangles, with normals facing the cameras
+        # (out of the sphere), so a viewer that culls back faces or shades by normal shows its outside.
+        gltf, blob = read_glb(prefix / "mesh" / "mesh.glb")
+        attributes = gltf["meshes"][0]["primitives"][0]["attributes"]
+        self.assertLess(max(abs(x) for x in gltf["accessors"][0]["max"] + gltf["accessors"][0]["min"]), 1.1)
+        np.testing.assert_array_equal(glb_attribute(gltf, blob, attributes["POSITION"], "<f4", 3), v["p"])
+        np.testing.assert_array_equal(glb_attribute(gltf, blob, attributes["COLOR_0"], "u1", 4)[:, :3], v["c"])
+        np.testing.assert_array_equal(glb_attribute(gltf, blob, 2, "<u4", 1).reshape(-1, 3), f["i"])
+        normals = glb_attribute(gltf, blob, attributes["NORMAL"], "<f4", 3)
+        np.testing.assert_allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-3)
+        outward = np.sum(normals * v["p"], 1) / np.linalg.norm(v["p"], axis=1)
+        self.assertGreater(float((outward > 0.5).mean()), 0.95)
+        a, b, c = (v["p"][f["i"][:, k]].astype(np.float64) for k in range(3))
+        self.assertGreater(float((np.sum(np.cross(b - a, c - a) * a, 1) > 0).mean()), 0.95)  # winding: CCW outside
+
+        # Scored at the held-out camera beside the splat, whose renders are the photos here.
+        quality = manifest["quality"]
+        self.assertEqual(quality["views"], 1)
+        self.assertGreater(quality["splat"]["psnr"], 40)
+        self.assertGreater(quality["mesh"]["covered"], 0.95 * quality["splat"]["covered"])
+        self.assertGreater(quality["mesh"]["psnr"], quality["splat"]["psnr"] - 45)
+        self.assertTrue((prefix / "mesh" / quality["heldout"][0]["file"]).is_file())
 
     def test_missing_train_output_fails_with_one_line(self):
         run = run_stage(self.tmp / "nothing", {}, stage="mesh")

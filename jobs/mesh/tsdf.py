@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.ndimage import binary_dilation
 from skimage.measure import marching_cubes
 
 SLAB_VOXELS = 1 << 22  # voxels fused at once: ~0.3 GB of temporaries
+CLOSE_VOXELS = 2  # how far behind a seen surface unobserved voxels count as behind it
 
 
 @dataclass
@@ -74,10 +76,16 @@ class Volume:
             wt.copy_(new_wt)
 
     def extract(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Vertices [V,3] (world), faces [F,3], vertex colours [V,3]: the zero level set, only where every voxel of
-        the cell was observed (an unobserved voxel next to an observed one is not a surface). On the CPU (scikit-image).
-        """
+        """Vertices [V,3] (world), faces [F,3], vertex colours [V,3]: the zero level set where every voxel of the
+        cell is known (an unobserved voxel next to an observed one is not a surface). An unobserved voxel right
+        behind voxels the views saw as behind a surface counts as behind it too: that closes the holes left where
+        views disagree (one's free space carving through another's band), without walling off the space no view
+        saw. On the CPU (scikit-image)."""
         tsdf, weight, color = (a.cpu().numpy() for a in (self.tsdf, self.weight, self.color))
+        known = weight > 0
+        behind = binary_dilation(known & (tsdf < 0), iterations=CLOSE_VOXELS) & ~known
+        tsdf = np.where(behind, -1.0, tsdf)
+        known |= behind
         if not (tsdf.min() < 0 < tsdf.max()):
             return np.zeros((0, 3)), np.zeros((0, 3), np.int64), np.zeros((0, 3))
         verts, faces, _, _ = marching_cubes(tsdf, level=0.0, allow_degenerate=False)
@@ -85,7 +93,7 @@ class Volume:
         seen = np.ones(len(verts), bool)
         for off in np.ndindex(2, 2, 2):
             c = cell + off
-            seen &= weight[c[:, 0], c[:, 1], c[:, 2]] > 0
+            seen &= known[c[:, 0], c[:, 1], c[:, 2]]
         faces = faces[seen[faces].all(1)]
         used = np.unique(faces)
         remap = np.zeros(len(verts), np.int64)
