@@ -258,12 +258,10 @@ async function main(): Promise<void> {
   show.addEventListener('change', () => {
     splat.visible = !show.checked;
     mesh ??= new GLTFLoader().loadAsync(fileUrl(meshUrl!)).then((gltf) => {
-      // The photos' colours, shaded by a light at the eye so the surface's shape shows (unlit vertex colours
-      // read as a flat picture); the sky light keeps faces turned away from the eye readable.
+      // The photos' colours, shaded by the GLB's normals under a light at the eye so the surface's shape shows
+      // (unlit vertex colours read as a flat picture); the sky light keeps faces turned from the eye readable.
       gltf.scene.traverse((o) => {
-        if (!(o instanceof THREE.Mesh)) return;
-        if (!o.geometry.getAttribute('normal')) o.geometry.computeVertexNormals();
-        o.material = new THREE.MeshLambertMaterial({ vertexColors: true, side: THREE.DoubleSide });
+        if (o instanceof THREE.Mesh) o.material = new THREE.MeshLambertMaterial({ vertexColors: true });
       });
       scene.add(new THREE.HemisphereLight(0xffffff, 0x808080, 1.4));
       camera.add(new THREE.DirectionalLight(0xffffff, 1.4));

@@ -28,7 +28,9 @@ def bilinear(image: np.ndarray, uv: np.ndarray) -> np.ndarray:
     """image [H,W,C] sampled at pixel positions uv [N,2] (pixel centres at +0.5), clamped at the border."""
     h, w = image.shape[:2]
     x, y = np.clip(uv[:, 0] - 0.5, 0, w - 1), np.clip(uv[:, 1] - 0.5, 0, h - 1)
-    x0, y0 = np.minimum(np.floor(x).astype(int), w - 2 if w > 1 else 0), np.minimum(np.floor(y).astype(int), h - 2 if h > 1 else 0)
+    x0, y0 = np.minimum(np.floor(x).astype(int), w - 2 if w > 1 else 0), np.minimum(
+        np.floor(y).astype(int), h - 2 if h > 1 else 0
+    )
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     fx, fy = (x - x0)[:, None], (y - y0)[:, None]
     top = image[y0, x0] * (1 - fx) + image[y0, x1] * fx

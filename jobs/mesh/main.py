@@ -129,7 +129,10 @@ def main(ctx: Context) -> None:
     params = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in splat.items()}
     sh_degree = int(round(np.sqrt(1 + splat["shN"].shape[1]))) - 1
     training = [c for c in cameras if not c.get("test")] or cameras
-    fused = [training[i] for i in np.unique(np.linspace(0, len(training) - 1, min(opts["max_views"], len(training))).astype(int))]
+    fused = [
+        training[i]
+        for i in np.unique(np.linspace(0, len(training) - 1, min(opts["max_views"], len(training))).astype(int))
+    ]
     rendered = render_depths(backend, params, sh_degree, fused, opts,
                              lambda i: ctx.progress(0.4 * (i + 1) / len(fused), view=i + 1))  # fmt: skip
     try:

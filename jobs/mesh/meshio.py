@@ -46,7 +46,9 @@ def write_glb(path: Path, verts: np.ndarray, faces: np.ndarray, colors: np.ndarr
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0}],
-        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1, "NORMAL": 3}, "indices": 2, "mode": 4}]}],
+        "meshes": [
+            {"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1, "NORMAL": 3}, "indices": 2, "mode": 4}]}
+        ],
         "buffers": [{"byteLength": len(blob)}],
         "bufferViews": [
             {"buffer": 0, "byteOffset": 0, "byteLength": len(pos), "target": 34962},

@@ -21,8 +21,9 @@ from .raster import render_mesh
 
 
 def _scores(image: torch.Tensor, truth: torch.Tensor, covered: float, mesh_mask: torch.Tensor) -> dict:
-    return {"psnr": round(psnr(image, truth), 3), "ssim": round(float(ssim(image, truth)), 4), "covered": round(covered, 4),
-            "psnr_on_mesh": round(psnr(image[mesh_mask], truth[mesh_mask]), 3) if bool(mesh_mask.any()) else None}  # fmt: skip
+    on_mesh = round(psnr(image[mesh_mask], truth[mesh_mask]), 3) if bool(mesh_mask.any()) else None
+    return {"psnr": round(psnr(image, truth), 3), "ssim": round(float(ssim(image, truth)), 4),
+            "covered": round(covered, 4), "psnr_on_mesh": on_mesh}  # fmt: skip
 
 
 def _mean(entries: list[dict], key: str) -> dict:

@@ -51,14 +51,17 @@ def sphere_splat(prefix: Path, n: int = 8000, width: int = 96, height: int = 72)
         for i, (name, v) in enumerate(zip(names, views))
     ]
     (folder / "cameras.json").write_text(json.dumps(cams))
-    scene = {"means": normals, "quats": quats, "scales": np.exp(log_scales), "opacities": np.full(n, 1 / (1 + math.exp(-3))),
+    opacity = np.full(n, 1 / (1 + math.exp(-3)))
+    scene = {"means": normals, "quats": quats, "scales": np.exp(log_scales), "opacities": opacity,
              "rgb": rgb}  # fmt: skip
     scene = {k: torch.from_numpy(v.astype(np.float32)) for k, v in scene.items()}
     sfm = prefix / "sfm" / "undistorted"
     (sfm / "images").mkdir(parents=True)
     for name, image in zip(names, render_views(scene, views, width, height, f)):
         PILImage.fromarray(image).save(sfm / "images" / name)
-    write_colmap_binary(sfm / "sparse", width, height, f, views, names, normals[::20], (rgb[::20] * 255).astype(np.uint8))
+    write_colmap_binary(
+        sfm / "sparse", width, height, f, views, names, normals[::20], (rgb[::20] * 255).astype(np.uint8)
+    )
 
 
 def read_glb(path: Path) -> tuple[dict, bytes]:

@@ -56,7 +56,8 @@ def _first_crossing(means2d, conics, opacities, depths, offsets, ids, boxes, wid
 
 
 def median_depth(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
-                 viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int, tile_size: int = 16) -> torch.Tensor:  # fmt: skip
+                 viewmat: torch.Tensor, K: torch.Tensor, width: int, height: int,
+                 tile_size: int = 16) -> torch.Tensor:  # fmt: skip
     """One camera (scales and opacities activated, as `rasterization` takes them; CPU tensors) → depth [H,W], 0
     where the ray never gets more opaque than CROSSING."""
     with torch.no_grad():
