@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -133,28 +134,41 @@ def main(ctx: Context) -> None:
         training[i]
         for i in np.unique(np.linspace(0, len(training) - 1, min(opts["max_views"], len(training))).astype(int))
     ]
+    clock = time.monotonic()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.monotonic()
+        ctx.timings[name] = round(now - clock, 3)
+        clock = now
+
     rendered = render_depths(backend, params, sh_degree, fused, opts,
                              lambda i: ctx.progress(0.4 * (i + 1) / len(fused), view=i + 1))  # fmt: skip
     try:
         region = fusion_region([(d.cpu().numpy(), K.cpu().numpy(), vm.cpu().numpy()) for d, _, K, vm in rendered])
     except ValueError as e:
         raise Refused(str(e)) from None
+    lap("render_depth")
     volume = Volume.covering(region.lo, region.hi, voxel_size(region, opts["voxel_pixels"], opts["max_voxels"]), dev)
     ctx.log("fusing", views=len(fused), grid=list(volume.tsdf.shape), voxel=volume.voxel,
             voxel_pixels=volume.voxel / region.footprint, depth=region.depth, backend=backend.name)  # fmt: skip
     for i, (depth, rgb, K, vm) in enumerate(rendered):
         volume.integrate(depth, rgb, K, vm, opts["trunc_voxels"] * volume.voxel, opts["trunc_depth"])
         ctx.progress(0.4 + 0.3 * (i + 1) / len(fused))
+    lap("fuse")
     verts, faces, vcolors = volume.extract()
     if len(faces) == 0:
         raise Refused("no surface found: the rendered depth is empty or never crosses the volume")
     raw_faces = len(faces)
     verts, faces, vcolors = simplify(verts, faces, vcolors, opts["target_faces"], start_cell=1.5 * volume.voxel)
+    lap("extract_simplify")
     ctx.progress(0.75, faces=len(faces))
     vcolors, photo_seen = photo_colors(verts, faces, vcolors, training_photos(fused, images))
+    lap("photo_colours")
     ctx.progress(0.85)
     quality = score_heldout(scratch / "heldout", (verts, faces, vcolors), backend, params, sh_degree,
                             heldout_views(cameras, images, dev))  # fmt: skip
+    lap("score_heldout")
     write_mesh_ply(scratch / "mesh.ply", verts, faces, vcolors)
     write_glb(scratch / "mesh.glb", verts, faces, vcolors, vertex_normals(verts, faces))
     for name in ("mesh.ply", "mesh.glb", *(e["file"] for e in quality["heldout"])):

@@ -7,15 +7,50 @@ needed ~15 GB of host memory. Fusion goes slab by slab, so its temporaries stay 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numba import njit, prange
 from scipy.ndimage import binary_dilation
 from skimage.measure import marching_cubes
 
 SLAB_VOXELS = 1 << 22  # voxels fused at once: ~0.3 GB of temporaries
 CLOSE_VOXELS = 2  # how far behind a seen surface unobserved voxels count as behind it
+
+
+@njit(parallel=True, cache=True)
+def _integrate_cpu(tsdf, weight, color, origin, voxel, depth, rgb, K, vm, trunc, trunc_depth):
+    """`Volume.integrate` voxel by voxel on the CPU, in place: the same update as the tensor path below, without its
+    ~20 full-grid temporaries per view (measured on the watch clip: fusion 94 s → a few s on a loaded 2-core machine).
+    """
+    X, Y, Z = tsdf.shape
+    h, w = depth.shape
+    for i in prange(X):
+        for j in range(Y):
+            for k in range(Z):
+                px, py, pz = origin[0] + i * voxel, origin[1] + j * voxel, origin[2] + k * voxel
+                z = vm[2, 0] * px + vm[2, 1] * py + vm[2, 2] * pz + vm[2, 3]
+                if z <= 1e-6:
+                    continue
+                x = vm[0, 0] * px + vm[0, 1] * py + vm[0, 2] * pz + vm[0, 3]
+                y = vm[1, 0] * px + vm[1, 1] * py + vm[1, 2] * pz + vm[1, 3]
+                u, v = math.floor(K[0, 0] * x / z + K[0, 2]), math.floor(K[1, 1] * y / z + K[1, 2])
+                if u < 0 or u >= w or v < 0 or v >= h:
+                    continue
+                d = depth[v, u]
+                if d <= 0:
+                    continue
+                band = max(d * trunc_depth, trunc)
+                sdf = d - z
+                if sdf <= -band:
+                    continue  # far behind the surface: unseen, not empty
+                wt = weight[i, j, k]
+                tsdf[i, j, k] = (tsdf[i, j, k] * wt + min(sdf / band, 1.0)) / (wt + 1)
+                for c in range(3):
+                    color[i, j, k, c] = (color[i, j, k, c] * wt + rgb[v, u, c]) / (wt + 1)
+                weight[i, j, k] = wt + 1
 
 
 @dataclass
@@ -44,6 +79,12 @@ class Volume:
         """depth [H,W] (0 = no surface), rgb [H,W,3], K [3,3], viewmat world→camera [4,4]: on the volume's device.
         The truncation band is `trunc` or `trunc_depth` × the pixel's depth, whichever is wider: a depth's error grows
         with it, and a band narrower than that error tears the surface where views disagree."""
+        if self.device.type == "cpu":
+            origin = self.origin.numpy().astype(np.float64)
+            vm, Kn = viewmat.numpy().astype(np.float64), K.numpy().astype(np.float64)
+            _integrate_cpu(self.tsdf.numpy(), self.weight.numpy(), self.color.numpy(), origin, self.voxel,
+                           depth.numpy(), rgb.numpy(), Kn, vm, trunc, trunc_depth)  # fmt: skip
+            return
         X, Y, Z = self.tsdf.shape
         h, w = depth.shape
         dev = self.device
