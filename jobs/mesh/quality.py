@@ -42,11 +42,12 @@ def score_heldout(folder: Path, mesh: tuple[np.ndarray, np.ndarray, np.ndarray],
     entries = []
     for view in sorted(views, key=lambda v: v.name):
         rgb, depth = render_mesh(*mesh, view.K.cpu().numpy(), view.viewmat.cpu().numpy(), view.width, view.height)
-        mesh_img = torch.from_numpy(rgb.astype(np.float32)).clamp(0, 1)
+        truth = view.image
+        mesh_img = torch.from_numpy(rgb.astype(np.float32)).to(truth.device).clamp(0, 1)
         with torch.no_grad():
             img, alpha, _ = render(backend, params, view, sh_degree)
-        splat_img, truth = img[0].clamp(0, 1).cpu(), view.image.cpu()
-        on_mesh = torch.from_numpy(np.isfinite(depth))
+        splat_img = img[0].clamp(0, 1)
+        on_mesh = torch.from_numpy(np.isfinite(depth)).to(truth.device)
         m = _scores(mesh_img, truth, float(on_mesh.float().mean()), on_mesh)
         s = _scores(splat_img, truth, float((alpha[0] > 0.5).float().mean()), on_mesh)
         name = f"{Path(view.name).stem}.png"
@@ -54,7 +55,8 @@ def score_heldout(folder: Path, mesh: tuple[np.ndarray, np.ndarray, np.ndarray],
             f"{view.name}  mesh {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f}, {100 * m['covered']:.0f}% covered  |  "
             f"splat {s['psnr']:.2f} dB, SSIM {s['ssim']:.3f}"
         )
-        side_by_side([("ground truth", truth), ("mesh", mesh_img), ("splat", splat_img)], caption).save(folder / name)
+        panels = [("ground truth", truth), ("mesh", mesh_img), ("splat", splat_img)]
+        side_by_side([(label, image.cpu()) for label, image in panels], caption).save(folder / name)
         entries.append({"file": f"{folder.name}/{name}", "camera": view.name, "mesh": m, "splat": s})
     if not entries:
         return {"views": 0, "mesh": None, "splat": None, "heldout": []}
