@@ -30,13 +30,20 @@ def write_mesh_ply(path: Path, verts: np.ndarray, faces: np.ndarray, colors: np.
         out.write(f.tobytes())
 
 
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """Colours as photos store them (sRGB) → linear, as glTF's COLOR_0 is defined: a glTF viewer then shows the
+    photo's colours, not a washed-out version of them."""
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
 def _pad(data: bytes, fill: bytes) -> bytes:
     return data + fill * (-len(data) % 4)
 
 
 def write_glb(path: Path, verts: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals: np.ndarray) -> None:
     pos = verts.astype("<f4").tobytes()
-    col = np.clip(np.rint(colors * 255), 0, 255).astype("u1")
+    col = np.clip(np.rint(srgb_to_linear(colors) * 255), 0, 255).astype("u1")
     col = np.concatenate([col, np.full((len(col), 1), 255, "u1")], 1).tobytes()  # VEC4: 4-byte aligned rows
     idx = faces.astype("<u4").tobytes()
     nrm = normals.astype("<f4").tobytes()
