@@ -1,5 +1,5 @@
-"""The mesh stage: `{prefix}train/` (point_cloud.ply + cameras.json) and `{prefix}sfm/undistorted/` (the sparse
-points and the photos) → `{prefix}mesh/` mesh.ply, mesh.glb, heldout/*.png and manifest.json.
+"""The mesh stage: `{prefix}train/` (point_cloud.ply + cameras.json) and `{prefix}sfm/undistorted/images/` (the
+photos) → `{prefix}mesh/` mesh.ply, mesh.glb, heldout/*.png and manifest.json.
 
 The region and voxel follow what the training cameras see (region.py); depth and colour are rendered from the trained
 Gaussians at the training views, fused into a TSDF volume, meshed by marching cubes and simplified; the vertices then
@@ -123,6 +123,12 @@ def main(ctx: Context) -> None:
             f"no trained splat (point_cloud.ply, cameras.json) under {train}: run the train stage first"
         ) from None
     images = ctx.storage.local_folder(ctx.uri("sfm", "undistorted", "images") + "/", scratch / "images")
+    missing = [c["name"] for c in cameras if not (images / c["name"]).is_file()]
+    if missing:
+        raise StageError(
+            f"{len(missing)} photos of the trained cameras (first: {missing[0]}) are missing from the sfm stage's"
+            " undistorted images: run the sfm and train stages again"
+        )
     splat = read_splat_ply(ply)
     if len(splat["means"]) == 0 or not cameras:
         raise Refused("the trained splat has no Gaussians or no cameras")

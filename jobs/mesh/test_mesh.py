@@ -145,6 +145,16 @@ class MeshStageTest(unittest.TestCase):
         self.assertGreater(quality["mesh"]["psnr"], 20)
         self.assertTrue((prefix / "mesh" / quality["heldout"][0]["file"]).is_file())
 
+    def test_a_missing_photo_fails_with_one_line_naming_the_stages_to_rerun(self):
+        prefix = self.tmp / "no-photo"
+        sphere_splat(prefix)
+        (prefix / "sfm" / "undistorted" / "images" / "v3.png").unlink()
+        run = run_stage(prefix, {}, stage="mesh")
+        self.assertEqual(run.returncode, 1)
+        self.assertEqual(len(run.stderr.strip().splitlines()), 1, run.stderr)
+        self.assertIn("v3.png", run.stderr)
+        self.assertIn("sfm and train stages", run.stderr)
+
     def test_missing_train_output_fails_with_one_line(self):
         run = run_stage(self.tmp / "nothing", {}, stage="mesh")
         self.assertEqual(run.returncode, 1)
