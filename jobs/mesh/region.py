@@ -3,8 +3,10 @@ training views give the region (robust percentiles, so floaters and a few stray 
 the typical viewing depth; the voxel is a pixel footprint at that depth, coarsened only where the grid would pass its
 memory budget.
 
-An unbounded scene's far background (sky, a street beyond a window) is cut on purpose: what lies beyond the
-percentiles of the surface the views see is not meshed; the splat keeps it."""
+An unbounded scene's far background (trees behind an object walked round, a street beyond a window) is cut on
+purpose: pixels deeper than FAR × their view's median depth do not size the region, and what lies beyond the region
+is not meshed; the splat keeps it. Without the cut the background set the box on an outdoor orbit (stone_sign.mp4: a
+voxel of 21 pixels, the cairn a grey blob)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 REGION_PERCENTILES = (0.5, 99.5)  # of the views' surface points, per axis
 PAD = 0.05  # of the region's extent, on each side: surfaces at the region's edge keep both sides of their band
 SAMPLES_PER_VIEW = 4096  # surface points drawn from each depth map (the percentiles need no more)
+FAR = 3.0  # pixels deeper than this many times their view's median depth are background
 
 
 @dataclass
@@ -27,7 +30,8 @@ class Region:
 
 def surface_points(depth: np.ndarray, K: np.ndarray, viewmat: np.ndarray, count: int) -> np.ndarray:
     """Up to `count` world points of a depth map [H,W] (0 = no surface), evenly strided over its valid pixels."""
-    ys, xs = np.nonzero(depth > 0)
+    valid = depth[depth > 0]
+    ys, xs = np.nonzero((depth > 0) & (depth <= FAR * (np.median(valid) if len(valid) else 0.0)))
     pick = np.linspace(0, len(ys) - 1, min(count, len(ys))).astype(int) if len(ys) else np.zeros(0, int)
     ys, xs = ys[pick], xs[pick]
     z = depth[ys, xs]
