@@ -117,7 +117,7 @@ describe('npm run reconstruct (end to end on real data)', () => {
     const train = metrics<{ quality: { test: { psnr: number; views: number } } }>(report, 'train');
     // Measured 19.05 dB after 150 steps (7.4 dB after 20).
     assert.ok(train.quality.test.psnr > 15, `held-out PSNR ${train.quality.test.psnr} dB`);
-    // The mesh at the same held-out views (docs/training.md#mesh): measured 85 % of the pixels covered and, on
+    // The mesh at the same held-out views (docs/training.md#the-mesh): measured 85 % of the pixels covered and, on
     // them, 19.3 dB against the splat's 15.9 dB (its colours come from the photos; this splat is 150 steps in).
     type Scores = { psnr: number; covered: number; psnr_on_mesh: number };
     const mesh = metrics<{ quality: { views: number; mesh: Scores; splat: Scores } }>(report, 'mesh').quality;
