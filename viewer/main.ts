@@ -53,6 +53,7 @@ const metric = (report: Report, stage: string, path: string): number | undefined
 };
 const count = (n: number | undefined) => (n === undefined ? '–' : n.toLocaleString('en-US'));
 const fixed = (n: number | undefined, digits: number) => (n === undefined ? '–' : n.toFixed(digits));
+const percent = (n: number | undefined) => (n === undefined ? '–' : `${(100 * n).toFixed(0)} %`);
 const bytes = (n: number) =>
   n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} kB` : `${n} B`;
 const seconds = (s: number) => (s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(1)} s`);
@@ -73,6 +74,10 @@ function showReport(report: Report): void {
       ['held-out PSNR (dB)', fixed(metric(report, 'train', 'quality.test.psnr'), 2), 'psnr'],
       ['held-out SSIM', fixed(metric(report, 'train', 'quality.test.ssim'), 3), 'ssim'],
       ['held-out views', count(metric(report, 'train', 'quality.test.views')), 'heldout'],
+      ['mesh faces', count(metric(report, 'mesh', 'faces')), 'mesh-faces'],
+      ['mesh held-out PSNR (dB)', fixed(metric(report, 'mesh', 'quality.mesh.psnr'), 2), 'mesh-psnr'],
+      ['mesh held-out SSIM', fixed(metric(report, 'mesh', 'quality.mesh.ssim'), 3), 'mesh-ssim'],
+      ['mesh pixels covered', percent(metric(report, 'mesh', 'quality.mesh.covered')), 'mesh-covered'],
     ]),
   );
   panel.append(node('h2', 'Stages'));
@@ -253,10 +258,14 @@ async function main(): Promise<void> {
   show.addEventListener('change', () => {
     splat.visible = !show.checked;
     mesh ??= new GLTFLoader().loadAsync(fileUrl(meshUrl!)).then((gltf) => {
-      // The mesh's colours are baked from the splat: shown as they are, without lighting.
+      // The photos' colours, shaded by the GLB's normals under a light at the eye so the surface's shape shows
+      // (unlit vertex colours read as a flat picture); the sky light keeps faces turned from the eye readable.
       gltf.scene.traverse((o) => {
-        if (o instanceof THREE.Mesh) o.material = new THREE.MeshBasicMaterial({ vertexColors: true });
+        if (o instanceof THREE.Mesh) o.material = new THREE.MeshLambertMaterial({ vertexColors: true });
       });
+      scene.add(new THREE.HemisphereLight(0xffffff, 0x808080, 1.4));
+      camera.add(new THREE.DirectionalLight(0xffffff, 1.4));
+      scene.add(camera);
       scene.add(gltf.scene);
       return gltf.scene;
     });

@@ -1,5 +1,6 @@
 """Mesh files: binary `.ply` (positions, 8-bit colours, triangles) and glTF 2.0 binary `.glb` (one primitive with
-POSITION, COLOR_0 and indices), written by hand: both formats are small and fixed."""
+POSITION, COLOR_0, NORMAL and indices: with normals a glTF viewer shades it smoothly, as the splatflow viewer does),
+written by hand: both formats are small and fixed."""
 
 from __future__ import annotations
 
@@ -29,27 +30,38 @@ def write_mesh_ply(path: Path, verts: np.ndarray, faces: np.ndarray, colors: np.
         out.write(f.tobytes())
 
 
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """Colours as photos store them (sRGB) → linear, as glTF's COLOR_0 is defined: a glTF viewer then shows the
+    photo's colours, not a washed-out version of them."""
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
 def _pad(data: bytes, fill: bytes) -> bytes:
     return data + fill * (-len(data) % 4)
 
 
-def write_glb(path: Path, verts: np.ndarray, faces: np.ndarray, colors: np.ndarray) -> None:
+def write_glb(path: Path, verts: np.ndarray, faces: np.ndarray, colors: np.ndarray, normals: np.ndarray) -> None:
     pos = verts.astype("<f4").tobytes()
-    col = np.clip(np.rint(colors * 255), 0, 255).astype("u1")
+    col = np.clip(np.rint(srgb_to_linear(colors) * 255), 0, 255).astype("u1")
     col = np.concatenate([col, np.full((len(col), 1), 255, "u1")], 1).tobytes()  # VEC4: 4-byte aligned rows
     idx = faces.astype("<u4").tobytes()
-    blob = pos + col + idx
+    nrm = normals.astype("<f4").tobytes()
+    blob = pos + col + idx + nrm
     gltf = {
         "asset": {"version": "2.0", "generator": "splatflow mesh stage"},
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0}],
-        "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1}, "indices": 2, "mode": 4}]}],
+        "meshes": [
+            {"primitives": [{"attributes": {"POSITION": 0, "COLOR_0": 1, "NORMAL": 3}, "indices": 2, "mode": 4}]}
+        ],
         "buffers": [{"byteLength": len(blob)}],
         "bufferViews": [
             {"buffer": 0, "byteOffset": 0, "byteLength": len(pos), "target": 34962},
             {"buffer": 0, "byteOffset": len(pos), "byteLength": len(col), "target": 34962},
             {"buffer": 0, "byteOffset": len(pos) + len(col), "byteLength": len(idx), "target": 34963},
+            {"buffer": 0, "byteOffset": len(pos) + len(col) + len(idx), "byteLength": len(nrm), "target": 34962},
         ],
         "accessors": [
             {"bufferView": 0, "componentType": 5126, "count": len(verts), "type": "VEC3",
@@ -57,6 +69,7 @@ def write_glb(path: Path, verts: np.ndarray, faces: np.ndarray, colors: np.ndarr
              "max": verts.max(0).tolist() if len(verts) else [0, 0, 0]},
             {"bufferView": 1, "componentType": 5121, "normalized": True, "count": len(verts), "type": "VEC4"},
             {"bufferView": 2, "componentType": 5125, "count": faces.size, "type": "SCALAR"},
+            {"bufferView": 3, "componentType": 5126, "count": len(verts), "type": "VEC3"},
         ],
     }  # fmt: skip
     js = _pad(json.dumps(gltf, separators=(",", ":")).encode(), b" ")

@@ -58,16 +58,20 @@ def _font(size: int):
 
 def comparison(truth: torch.Tensor, rendered: torch.Tensor, caption: str) -> PILImage.Image:
     """Ground truth (left) beside the render (right), each at most COMPARISON_SIDE, over a caption bar."""
-    left, right = to_pil(truth), to_pil(rendered)
-    s = min(1.0, COMPARISON_SIDE / max(left.size))
-    size = (max(1, round(left.width * s)), max(1, round(left.height * s)))
-    left, right = left.resize(size, PILImage.BOX), right.resize(size, PILImage.BOX)
-    canvas = PILImage.new("RGB", (2 * size[0], size[1] + LABEL_HEIGHT), (20, 20, 20))
-    canvas.paste(left, (0, 0))
-    canvas.paste(right, (size[0], 0))
+    return side_by_side([("ground truth", truth), ("render", rendered)], caption)
+
+
+def side_by_side(panels: list[tuple[str, torch.Tensor]], caption: str) -> PILImage.Image:
+    """Labelled images [H,W,3] of one size left to right, each at most COMPARISON_SIDE, over a caption bar."""
+    images = [to_pil(image) for _, image in panels]
+    s = min(1.0, COMPARISON_SIDE / max(images[0].size))
+    size = (max(1, round(images[0].width * s)), max(1, round(images[0].height * s)))
+    canvas = PILImage.new("RGB", (len(images) * size[0], size[1] + LABEL_HEIGHT), (20, 20, 20))
     draw, font = ImageDraw.Draw(canvas), _font(14)
     # The labels' bar covers the top 17 rows; 12 px type from row 1 keeps Pillow's scalable font's descenders in it.
-    for x, label in ((0, "ground truth"), (size[0], "render")):
+    for i, ((label, _), image) in enumerate(zip(panels, images)):
+        x = i * size[0]
+        canvas.paste(image.resize(size, PILImage.BOX), (x, 0))
         draw.rectangle((x, 0, x + 8 + 8 * len(label), 16), fill=(20, 20, 20))
         draw.text((x + 4, 1), label, fill=(235, 235, 235), font=_font(12))
     draw.text((6, size[1] + 5), caption, fill=(235, 235, 235), font=font)

@@ -33,8 +33,9 @@ CONSTRUCTORS = {
     "tensor", "as_tensor", "zeros", "ones", "full", "empty", "arange", "linspace", "logspace", "eye", "rand",
     "randn", "randint", "randperm", "normal", "from_numpy", "Generator",
 }  # fmt: skip
-# The CPU rasterizer's and CPU SSIM's tensors are host memory by design (numba works on numpy views of them).
-EXEMPT = {"raster_cpu.py", "ssim_cpu.py"}
+# The CPU rasterizer's (median depth included) and CPU SSIM's tensors are host memory by design (numba works on numpy
+# views of them).
+EXEMPT = {"raster_cpu.py", "ssim_cpu.py", "median_depth.py"}
 
 
 def constructors_without_device(source: str) -> list[int]:
@@ -106,10 +107,10 @@ class DeviceTest(unittest.TestCase):
         lo, hi = np.array([-1.0, -1.0, 1.0]), np.array([1.0, 1.0, 3.0])
         K = [[20.0, 0, 16], [0, 20.0, 12], [0, 0, 1]]
         for dev in (META, torch.device("cpu")):
-            vol = Volume.around(lo, hi, 16, dev)
+            vol = Volume.covering(lo, hi, 2.0 / 16, dev)
             t = lambda a: torch.tensor(a, dtype=torch.float32, device=dev)  # noqa: E731
             depth = torch.full((24, 32), 2.0, device=dev)  # a wall at z = 2 in front of the camera
-            vol.integrate(depth, torch.full((24, 32, 3), 0.5, device=dev), t(K), torch.eye(4, device=dev), 0.3)
+            vol.integrate(depth, torch.full((24, 32, 3), 0.5, device=dev), t(K), torch.eye(4, device=dev), 0.3, 0.0)
             self.assertEqual({vol.tsdf.device, vol.weight.device, vol.color.device}, {dev})
         # On the CPU: along the optical axis the signed distance crosses zero at the wall, colour fused where seen.
         axis = vol.tsdf[8, 8].numpy()  # x = y = 0, z from 1 to 3 in 1/8 steps

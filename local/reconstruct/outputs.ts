@@ -29,6 +29,11 @@ const FIGURES: Array<[label: string, stage: string, path: string]> = [
   ['held-out PSNR (dB)', 'train', 'metrics.quality.test.psnr'],
   ['mesh vertices', 'mesh', 'metrics.vertices'],
   ['mesh faces', 'mesh', 'metrics.faces'],
+  ['mesh held-out PSNR (dB)', 'mesh', 'metrics.quality.mesh.psnr'],
+  ['mesh held-out SSIM', 'mesh', 'metrics.quality.mesh.ssim'],
+  ['mesh held-out pixels covered', 'mesh', 'metrics.quality.mesh.covered'],
+  ['mesh held-out PSNR on its own pixels (dB)', 'mesh', 'metrics.quality.mesh.psnr_on_mesh'],
+  ['splat held-out PSNR on those pixels (dB)', 'mesh', 'metrics.quality.splat.psnr_on_mesh'],
 ];
 
 /** One line per stage with the workflow's timing, then the figures the manifests hold. */

@@ -21,13 +21,12 @@ export interface RunChoices {
  * aim, but the frames stage takes more where the camera's travel needs them to keep overlap (room.mp4:
  * ~104), up to a ceiling of 160; 6 sequential neighbours per frame are then enough at that spacing and
  * keep matching within the sfm budget. train runs its own `preview` preset (1500 steps at 256 px, up
- * to 15k Gaussians); a coarser mesh grid.
+ * to 15k Gaussians); the mesh stage sizes its grid from the cameras itself (CPU defaults).
  */
 const PREVIEW = {
   frames: { target_frames: 48, max_frames: 160, max_long_side: 640 },
   sfm: { max_image_size: 640, undistort_max_image_size: 640, sequential_overlap: 6 },
   train: { preset: 'preview' },
-  mesh: { resolution: 96, target_faces: 50_000 },
 };
 
 /** The depth model `SPLATFLOW_DEPTH_MODEL_URI` (and `_SHA256`) name, if any. */

@@ -173,6 +173,8 @@ describe('the viewer page of a reconstructed clip (npm run reconstruct -- --view
     assert.equal(await figure('gaussians'), String(metric('train', 'gaussians')));
     assert.equal(await figure('psnr'), metric('train', 'quality.test.psnr').toFixed(2));
     assert.equal(await figure('ssim'), metric('train', 'quality.test.ssim').toFixed(3));
+    assert.equal(await figure('mesh-psnr'), metric('mesh', 'quality.mesh.psnr').toFixed(2));
+    assert.equal(await figure('mesh-covered'), `${(100 * metric('mesh', 'quality.mesh.covered')).toFixed(0)} %`);
     for (const stage of report.stages) assert.ok(await figure(`stage-${stage.stage}`), stage.stage);
     assert.equal(await page.locator('#panel figure img').count(), report.renders.heldout.length);
     assert.ok(report.renders.heldout.length > 0);
