@@ -116,11 +116,6 @@ export const ELSEWHERE: readonly { name: string; source: string; meaning: string
       'The interpreter with torch a Python stage re-runs itself under when `python3` lacks it; default `/usr/bin/python3`.',
   },
   {
-    name: 'GLOMAP_VERSION',
-    source: 'jobs/sfm/run-sfm.ts',
-    meaning: 'The GLOMAP version the sfm manifest records (set by `jobs/containers/colmap.Dockerfile`).',
-  },
-  {
     name: 'FIRESTORE_EMULATOR_HOST',
     source: 'local/stack.ts',
     meaning: 'Read by the Firestore client: `host:port` of an emulator (the local stack and the tests set it).',
