@@ -190,6 +190,39 @@ describe('sequential matching with loop detection (the 44 watch photos in captur
   });
 });
 
+describe('repeatability: one thread and a seed (the 12 watch photos, both mappers)', () => {
+  it('gives the same model twice, camera poses and points alike; a different seed is allowed to differ', async (t) => {
+    const once = async (name: string, mapper: 'global' | 'incremental') => {
+      const dirs = await folders(name);
+      for (const photo of FRAMES) await symlink(sharedData('watch', 'images', photo), join(dirs.imagesDir, photo));
+      const run = await runSfm({
+        ...dirs,
+        params: params({
+          input_kind: 'images',
+          mapper,
+          max_image_size: 480,
+          undistort_max_image_size: 160,
+          num_threads: 1,
+        }),
+      });
+      return { metrics: run.metrics, model: await readSparseModel(join(dirs.outDir, 'sparse', '0')) };
+    };
+    for (const mapper of ['global', 'incremental'] as const) {
+      const [a, b] = [await once(`repeat-${mapper}-a`, mapper), await once(`repeat-${mapper}-b`, mapper)];
+      t.diagnostic(`${mapper}: ${a.metrics.images_registered} of 12, ${a.metrics.points} points`);
+      assert.ok(a.metrics.images_registered >= 9, `${mapper}: ${a.metrics.images_registered} of 12`);
+      const { ladder: ladderA, ...restA } = a.metrics;
+      const { ladder: ladderB, ...restB } = b.metrics;
+      assert.deepEqual(restA, restB);
+      assert.deepEqual(
+        ladderA.map(({ seconds: _, ...rung }) => rung),
+        ladderB.map(({ seconds: _, ...rung }) => rung),
+      );
+      assert.deepEqual(a.model, b.model);
+    }
+  });
+});
+
 describe('sfm refuses input it cannot reconstruct, with a cause a user can act on', () => {
   it('unrelated images (random noise): nothing registers, so the stage fails and writes no training data', async () => {
     const dirs = await folders('noise');
