@@ -92,21 +92,28 @@ def global_options(spec: dict[str, Any]) -> pycolmap.GlobalPipelineOptions:
     return options
 
 
+def calibrated_copy(database: str, output: str, seed: int) -> str:
+    """COLMAP's view-graph calibrator (what its CLI guide runs before the global mapper when intrinsics are unsure)
+    rewrites the pairs' geometries, so it works on a copy: a later rung's mapper sees the matcher's own."""
+    calibrated = os.path.join(os.path.dirname(output), os.path.basename(output) + ".db")
+    shutil.copyfile(database, calibrated)
+    options = pycolmap.ViewGraphCalibrationOptions()
+    options.random_seed = seed
+    pycolmap.calibrate_view_graph(calibrated, options)
+    return calibrated
+
+
 def map_images(spec: dict[str, Any]) -> dict[str, Any]:
-    """Maps into `output` (one numbered folder per model). The global mapper solves rotations and positions from the
-    pairs' relative poses, which need calibrated pairs: COLMAP's CLI guide runs the view-graph calibrator first. It
-    rewrites the pairs' geometries, so it works on a copy: a later rung's incremental mapper sees the matcher's own."""
+    """Maps into `output` (one numbered folder per model)."""
     database = spec["database"]
-    if spec["mapper"] == "global":
-        calibrated = os.path.join(os.path.dirname(spec["output"]), os.path.basename(spec["output"]) + ".db")
-        shutil.copyfile(database, calibrated)
-        calibration = pycolmap.ViewGraphCalibrationOptions()
-        calibration.random_seed = spec["seed"]
-        pycolmap.calibrate_view_graph(calibrated, calibration)
-        models = pycolmap.global_mapping(calibrated, spec["images"], spec["output"], global_options(spec))
-        os.remove(calibrated)
-    else:
+    if spec["mapper"] == "incremental":
         models = pycolmap.incremental_mapping(database, spec["images"], spec["output"], incremental_options(spec))
+        return {"models": len(models)}
+    if spec["view_graph_calibration"]:
+        database = calibrated_copy(database, spec["output"], spec["seed"])
+    models = pycolmap.global_mapping(database, spec["images"], spec["output"], global_options(spec))
+    if database != spec["database"]:
+        os.remove(database)
     return {"models": len(models)}
 
 

@@ -225,6 +225,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
           abs_pose_min_inlier_ratio: params.abs_pose_min_inlier_ratio,
           tri_min_angle: params.tri_min_angle,
           ba_global_max_num_iterations: params.ba_global_max_num_iterations,
+          view_graph_calibration: params.view_graph_calibration,
         },
         // The incremental mapper counts the frames it has registered; the global one solves all at once.
         (line) => {
