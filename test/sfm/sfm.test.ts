@@ -23,7 +23,8 @@ import { sharedData } from '../support/data.js';
 import { stageParams } from '../support/params.js';
 
 const params = (raw: Partial<SfmParams> = {}) => stageParams(sfmParamsSchema, raw);
-const python = process.env['SPLATFLOW_PYTHON'] ?? DEFAULT_PYTHON;
+// The interpreter runSfm uses when given none.
+const python = DEFAULT_PYTHON;
 const VOCAB_TREE = fileURLToPath(new URL('../../../test/sfm/vocab_tree.py', import.meta.url));
 
 let root: string;
