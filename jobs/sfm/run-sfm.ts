@@ -12,7 +12,7 @@
  *   undistorted/sparse/      the matching PINHOLE model
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, rm } from 'node:fs/promises';
+import { cp, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readSparseModel, type SparseModel } from './colmap-model.js';
@@ -91,6 +91,17 @@ async function listImages(dir: string): Promise<string[]> {
     .sort();
 }
 
+/** COLMAP 4's FAISS trees start with their format version, 1 or 2 (retrieval/visual_index.cc checks the same). */
+async function isFaissTree(path: string): Promise<boolean> {
+  const file = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && [1, 2].includes(buffer.readInt32LE(0));
+  } finally {
+    await file.close();
+  }
+}
+
 /** `[12/40]` in COLMAP's progress lines ("Processed file [12/40]", "Processing image [3/40]"). */
 function counter(line: string): { done: number; total: number } | undefined {
   const match = /\[(\d+)\/(\d+)/.exec(line);
@@ -139,9 +150,14 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   }
   const planned = planMatching(params, images.length, input.vocabTree);
   // COLMAP would abort only after extraction and the sequential pass, a crash Cloud Run retries in vain.
-  if (planned.vocabTree !== null && !existsSync(planned.vocabTree)) {
+  if (planned.vocabTree !== null) {
     const source = params.vocab_tree_path ? 'vocab_tree_path' : 'SPLATFLOW_VOCAB_TREE_PATH';
-    throw new InputRefused(`the vocabulary tree ${planned.vocabTree} (${source}) does not exist`);
+    if (!existsSync(planned.vocabTree))
+      throw new InputRefused(`the vocabulary tree ${planned.vocabTree} (${source}) does not exist`);
+    if (!(await isFaissTree(planned.vocabTree)))
+      throw new InputRefused(
+        `the vocabulary tree ${planned.vocabTree} (${source}) is not in the FAISS format COLMAP 3.12 and later read (a FLANN tree of COLMAP 3.11 or older?)`,
+      );
   }
   const mapper = planMapper(params);
   const database = join(scratchDir, 'database.db');

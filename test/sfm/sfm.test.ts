@@ -276,6 +276,24 @@ describe('sfm refuses input it cannot reconstruct, with a cause a user can act o
     assert.deepEqual(await readdir(dirs.scratchDir), []);
   });
 
+  it('a vocabulary tree in the FLANN format of COLMAP 3.11 or older: refused before any tool runs', async () => {
+    const dirs = await folders('flann-tree');
+    for (const name of FRAMES.slice(0, 3))
+      await symlink(sharedData('watch', 'images', name), join(dirs.imagesDir, name));
+    const tree = join(root, 'flann-tree', 'tree.bin');
+    // Not a FAISS tree: its first four bytes are no format version (1 or 2).
+    await writeFile(tree, Buffer.from('FLANN tree of an older COLMAP'));
+    await assert.rejects(
+      runSfm({ ...dirs, params: params({ matcher: 'sequential', vocab_tree_path: tree }) }),
+      (error: Error) => {
+        assert.ok(error instanceof InputRefused);
+        assert.match(error.message, /is not in the FAISS format COLMAP 3\.12 and later read/);
+        return true;
+      },
+    );
+    assert.deepEqual(await readdir(dirs.scratchDir), []);
+  });
+
   it('too few images: refused before any tool runs', async () => {
     const dirs = await folders('two');
     await writeFile(join(dirs.imagesDir, 'a.jpg'), await readFile(sharedData('watch', 'images', 'watch_01.jpg')));
@@ -306,7 +324,7 @@ describe('sfm decisions', () => {
     assert.deepEqual(planMatching(params({ vocab_tree_path: '/v.bin' }), 50, '/image.bin'), exhaustive);
   });
 
-  it('the ladder: rescue matching is exhaustive up to twice the limit, else sequential with any tree; the other mapper only where both exist', () => {
+  it('the ladder: rescue matching is exhaustive up to twice the limit, else sequential with any tree; the other mapper unless the request fixed one', () => {
     const planned = planMatching(params(), 80);
     assert.deepEqual(rescueMatching(params(), planned, 100), { matcher: 'exhaustive', vocabTree: null });
     assert.deepEqual(rescueMatching(params(), planned, 101, '/t.bin'), { matcher: 'sequential', vocabTree: '/t.bin' });
