@@ -24,6 +24,7 @@ import {
   type TrainPreset,
 } from './reconstruct/params.js';
 import { elapsed } from './cli/progress.js';
+import { MAPPERS, type Mapper } from '../jobs/sfm/schema.js';
 import { startStack } from './stack.js';
 import { serveViewer } from './viewer-server.js';
 
@@ -57,17 +58,22 @@ function choices(args: string[]): { video: string; out: string; choices: RunChoi
       preset: { type: 'string', default: 'preview' },
       frames: { type: 'string' },
       iterations: { type: 'string' },
+      mapper: { type: 'string' },
       verbose: { type: 'boolean', default: false },
       view: { type: 'boolean', default: false },
     },
   });
   if (positionals.length !== 1) {
     throw new UsageError(
-      'usage: npm run reconstruct -- VIDEO [--out DIR] [--preset preview|standard|high] [--frames N] [--iterations N] [--verbose] [--view]',
+      'usage: npm run reconstruct -- VIDEO [--out DIR] [--preset preview|standard|high] [--frames N] [--iterations N] [--mapper global|incremental] [--verbose] [--view]',
     );
   }
   if (!(TRAIN_PRESETS as readonly string[]).includes(values.preset)) {
     throw new UsageError(`--preset must be one of ${TRAIN_PRESETS.join(', ')}; got ${values.preset}`);
+  }
+  const mapper = values.mapper as Mapper | undefined;
+  if (mapper !== undefined && !MAPPERS.includes(mapper)) {
+    throw new UsageError(`--mapper must be one of ${MAPPERS.join(', ')}; got ${mapper}`);
   }
   return {
     video: resolve(positionals[0]!),
@@ -78,6 +84,7 @@ function choices(args: string[]): { video: string; out: string; choices: RunChoi
       preset: values.preset as TrainPreset,
       frames: positiveInteger('frames', values.frames),
       iterations: positiveInteger('iterations', values.iterations),
+      mapper,
       depthModel: depthModelFromEnv(),
     },
   };

@@ -1,7 +1,5 @@
 /** Runs an external tool (ffmpeg, ffprobe, colmap…) without a shell and reports failures in one line. */
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 
 export interface ExecResult {
   stdout: Buffer;
@@ -93,19 +91,4 @@ export function exec(
       else reject(new ExecError(command, code, err));
     });
   });
-}
-
-/** The executable's path when `name` is on PATH, so optional tools (glomap) can be chosen by availability. */
-export function findExecutable(name: string, path = process.env['PATH'] ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this folder
-    }
-  }
-  return undefined;
 }

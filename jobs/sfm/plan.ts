@@ -1,6 +1,6 @@
 /** Pure decisions of the sfm stage: how to match, which mapper, which camera layout, and the quality gate. */
 import type { SparseModel } from './colmap-model.js';
-import type { LadderRung, SfmMetrics, SfmParams } from './schema.js';
+import type { LadderRung, Mapper, SfmMetrics, SfmParams } from './schema.js';
 
 export interface MatchPlan {
   matcher: 'sequential' | 'exhaustive';
@@ -44,14 +44,10 @@ export function rescueMatching(
   return { matcher: 'sequential', vocabTree: params.vocab_tree_path || imageTree || null };
 }
 
-/** The mapper the last rung tries: the other one, where both exist and the request allowed either. */
-export function otherMapper(
-  used: 'glomap' | 'colmap',
-  glomapAvailable: boolean,
-  requested: SfmParams['mapper'] = 'auto',
-): 'glomap' | 'colmap' | undefined {
-  if (requested !== 'auto' || !glomapAvailable) return undefined;
-  return used === 'glomap' ? 'colmap' : 'glomap';
+/** The mapper the last rung tries: the other one, where the request allowed either. */
+export function otherMapper(used: Mapper, requested: SfmParams['mapper'] = 'auto'): Mapper | undefined {
+  if (requested !== 'auto') return undefined;
+  return used === 'global' ? 'incremental' : 'global';
 }
 
 /** A model below the share gate that is still worth training on (the partial_min_share policy). */
@@ -82,9 +78,9 @@ export function ladderAdvice(ladder: readonly LadderRung[], params: Pick<SfmPara
   return `Tried: ${tried}. To change: ${change}`;
 }
 
-export function planMapper(params: SfmParams, glomapAvailable: boolean): 'glomap' | 'colmap' {
-  if (params.mapper === 'auto') return glomapAvailable ? 'glomap' : 'colmap';
-  return params.mapper;
+/** `auto` maps globally first: see docs/capture.md's mapper table. */
+export function planMapper(params: Pick<SfmParams, 'mapper'>): Mapper {
+  return params.mapper === 'auto' ? 'global' : params.mapper;
 }
 
 /** A video is one lens at one zoom: sharing intrinsics across frames makes them far better constrained. */

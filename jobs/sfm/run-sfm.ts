@@ -1,9 +1,10 @@
 /**
- * The sfm stage over local folders: COLMAP features and matching, GLOMAP or COLMAP mapping, the
- * quality gate, then undistortion to PINHOLE images for training. Below the gate it climbs a
- * ladder before refusing (plan.ts's nextRungs): denser frames of the video around the spans that
- * did not register, matched again (exhaustively where the count allows, with loop detection
- * where a tree exists); then the other mapper where both are installed. Every rung goes into
+ * The sfm stage over local folders: COLMAP 4 (pycolmap, through engine.py) extracts and matches
+ * features, maps with its global or incremental mapper, then, past the quality gate, undistorts
+ * to PINHOLE images for training. Below the gate it climbs a ladder before refusing (plan.ts):
+ * denser frames of the video around the spans that did not register, matched again
+ * (exhaustively where the count allows, with loop detection where a tree exists); then the other
+ * mapper, unless the request fixed one. Every rung goes into
  * the metrics' `ladder`; the best model found wins. The runtime downloads the
  * filter stage's frames into `imagesDir` and uploads `outDir` as `{request}/sfm/`:
  *   sparse/0/                the reconstruction in the frames' original (distorted) camera model
@@ -11,8 +12,9 @@
  *   undistorted/sparse/      the matching PINHOLE model
  */
 import { existsSync } from 'node:fs';
-import { cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { readSparseModel, type SparseModel } from './colmap-model.js';
 import {
   largestModel,
@@ -27,9 +29,9 @@ import {
   usablePartial,
   type MatchPlan,
 } from './plan.js';
-import { exec, ExecError, findExecutable } from '../runtime/exec.js';
+import { exec } from '../runtime/exec.js';
 import { InputRefused } from '../runtime/errors.js';
-import type { LadderRung, SfmMetrics, SfmParams } from './schema.js';
+import type { LadderRung, Mapper, SfmMetrics, SfmParams } from './schema.js';
 
 /** The frames cannot give a usable reconstruction; the message tells the user what to change. */
 export class SfmQualityError extends Error {
@@ -45,9 +47,8 @@ export interface SfmInput {
   progress?: (fraction: number) => void;
   /** SIFT on the GPU; default: when an NVIDIA device is attached. */
   gpu?: boolean;
-  /** Tool binaries, overridable for a CUDA image that installs them elsewhere. */
-  colmap?: string;
-  glomap?: string;
+  /** The interpreter with pycolmap (`SPLATFLOW_PYTHON`); default: the repository's `.venv`. */
+  python?: string;
   /** The image's vocabulary tree (`SPLATFLOW_VOCAB_TREE_PATH`), for when `params.vocab_tree_path` is empty. */
   vocabTree?: string;
   /**
@@ -90,22 +91,42 @@ async function listImages(dir: string): Promise<string[]> {
     .sort();
 }
 
-/** `[12/40]` in COLMAP's progress lines ("Processed file [12/40]", "Matching image [3/40]"). */
+/** COLMAP 4's FAISS trees start with their format version, 1 or 2 (retrieval/visual_index.cc checks the same). */
+async function isFaissTree(path: string): Promise<boolean> {
+  const file = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && [1, 2].includes(buffer.readInt32LE(0));
+  } finally {
+    await file.close();
+  }
+}
+
+/** `[12/40]` in COLMAP's progress lines ("Processed file [12/40]", "Processing image [3/40]"). */
 function counter(line: string): { done: number; total: number } | undefined {
   const match = /\[(\d+)\/(\d+)/.exec(line);
   return match ? { done: Number(match[1]), total: Number(match[2]) } : undefined;
 }
 
-/** COLMAP prints progress counters on stdout and glog messages on stderr: `onLine` sees both. */
-function runColmap(colmap: string, args: readonly string[], onLine: (line: string) => void) {
-  return exec(colmap, args, { onStdoutLine: onLine, onStderrLine: onLine });
+const ENGINE = fileURLToPath(new URL('../../../jobs/sfm/engine.py', import.meta.url));
+/** local/setup's virtual environment, at the repository root. */
+export const DEFAULT_PYTHON = fileURLToPath(new URL('../../../.venv/bin/python', import.meta.url));
+
+/** One engine.py operation; `onLine` sees COLMAP's log lines (stderr), where the progress counters are. */
+async function runEngine(
+  python: string,
+  operation: string,
+  spec: Record<string, unknown>,
+  onLine: (line: string) => void = () => {},
+): Promise<Record<string, unknown>> {
+  const { stdout } = await exec(python, [ENGINE, operation, JSON.stringify(spec)], { onStderrLine: onLine });
+  return JSON.parse(stdout.toString('utf8').trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
 }
 
 export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const { imagesDir, outDir, scratchDir, params } = input;
   const report = input.progress ?? (() => {});
-  const colmap = input.colmap ?? 'colmap';
-  const glomap = input.glomap ?? findExecutable('glomap');
+  const python = input.python ?? DEFAULT_PYTHON;
   const timings: Record<string, number> = {};
   // Rescue rungs add to the phase times and hold progress where the planned pass left it.
   let quiet = false;
@@ -129,27 +150,30 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   }
   const planned = planMatching(params, images.length, input.vocabTree);
   // COLMAP would abort only after extraction and the sequential pass, a crash Cloud Run retries in vain.
-  if (planned.vocabTree !== null && !existsSync(planned.vocabTree)) {
+  if (planned.vocabTree !== null) {
     const source = params.vocab_tree_path ? 'vocab_tree_path' : 'SPLATFLOW_VOCAB_TREE_PATH';
-    throw new InputRefused(`the vocabulary tree ${planned.vocabTree} (${source}) does not exist`);
+    if (!existsSync(planned.vocabTree))
+      throw new InputRefused(`the vocabulary tree ${planned.vocabTree} (${source}) does not exist`);
+    if (!(await isFaissTree(planned.vocabTree)))
+      throw new InputRefused(
+        `the vocabulary tree ${planned.vocabTree} (${source}) is not in the FAISS format COLMAP 3.12 and later read (a FLANN tree of COLMAP 3.11 or older?)`,
+      );
   }
-  const mapper = planMapper(params, glomap !== undefined);
-  if (mapper === 'glomap' && !glomap)
-    throw new InputRefused('mapper "glomap" was requested but glomap is not installed');
+  const mapper = planMapper(params);
   const database = join(scratchDir, 'database.db');
-  const imageList = join(scratchDir, 'images.txt');
   const mappedRoot = join(scratchDir, 'sparse');
   // A rerun starts clean: stale matches or models from an earlier attempt must not leak into this one.
   await rm(mappedRoot, { recursive: true, force: true });
   await mkdir(mappedRoot, { recursive: true });
   await rm(database, { force: true });
-  const threads = String(params.num_threads);
-  // Debian's CPU build aborts without a display unless SIFT runs on the CPU (docs/machine-notes.md); the CUDA image matches on the GPU.
-  const gpu = (input.gpu ?? existsSync('/dev/nvidiactl')) ? '1' : '0';
-
-  const help = await exec(colmap, ['help']);
-  const versionText = help.stdout.toString('utf8') + help.stderr;
-  const tools: Record<string, string> = { colmap: /COLMAP\s+(\S+)/.exec(versionText)?.[1] ?? 'unknown' };
+  // What every operation shares: threads, the seed (engine.py), SIFT on the GPU where the image has one.
+  const common = {
+    num_threads: params.num_threads,
+    seed: params.random_seed,
+    gpu: input.gpu ?? existsSync('/dev/nvidiactl'),
+  };
+  const version = await runEngine(python, 'version', {});
+  const tools: Record<string, string> = { colmap: String(version['colmap']), pycolmap: String(version['pycolmap']) };
 
   /**
    * Features for `list` only: a rung that adds frames extracts just the new ones into the same
@@ -157,20 +181,20 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
    * extraction would otherwise give them a camera of their own, and the mapper two lenses to solve.
    */
   const extract = async (list: readonly string[], added: boolean) => {
-    await writeFile(imageList, list.join('\n') + '\n');
     await timed('features_s', 0, 0.3, (step) =>
-      runColmap(
-        colmap,
-        [
-          'feature_extractor',
-          ...['--database_path', database, '--image_path', imagesDir, '--image_list_path', imageList],
-          ...['--ImageReader.camera_model', params.camera_model],
-          ...['--ImageReader.single_camera', singleCamera(params) ? '1' : '0'],
-          ...(added && singleCamera(params) ? ['--ImageReader.existing_camera_id', '1'] : []),
-          ...['--SiftExtraction.use_gpu', gpu],
-          ...['--SiftExtraction.max_image_size', String(params.max_image_size)],
-          ...['--SiftExtraction.num_threads', threads],
-        ],
+      runEngine(
+        python,
+        'extract',
+        {
+          ...common,
+          database,
+          images: imagesDir,
+          image_names: list,
+          camera_model: params.camera_model,
+          single_camera: singleCamera(params),
+          existing_camera_id: added && singleCamera(params) ? 1 : null,
+          max_image_size: params.max_image_size,
+        },
         (line) => {
           const c = counter(line);
           if (c && line.includes('Processed file')) step(c.done / c.total);
@@ -185,63 +209,47 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
     // counters restart, so only the sequential pass before it measures progress.
     let loopPass = false;
     await timed('matching_s', 0.3, 0.55, (step) =>
-      runColmap(
-        colmap,
-        [
-          `${plan.matcher}_matcher`,
-          ...['--database_path', database],
-          ...['--SiftMatching.use_gpu', gpu],
-          ...['--SiftMatching.num_threads', threads],
-          ...(plan.matcher === 'sequential'
-            ? [
-                ...['--SequentialMatching.overlap', String(params.sequential_overlap)],
-                ...(plan.vocabTree !== null
-                  ? ['--SequentialMatching.loop_detection', '1', '--SequentialMatching.vocab_tree_path', plan.vocabTree]
-                  : []),
-              ]
-            : []),
-        ],
+      runEngine(
+        python,
+        'match',
+        { ...common, database, matcher: plan.matcher, overlap: params.sequential_overlap, vocab_tree: plan.vocabTree },
         (line) => {
           if (line.includes('Indexing image')) loopPass = true;
           const c = counter(line);
-          if (c && !loopPass && /Matching (block|image)/.test(line)) step(c.done / c.total);
+          if (c && !loopPass && /(Processing|Matching) (block|image)/.test(line)) step(c.done / c.total);
         },
       ),
     );
   };
 
   /** Maps into a fresh folder and answers its largest model (undefined: none). */
-  const map = async (which: 'glomap' | 'colmap', name: string) => {
+  const map = async (which: Mapper, name: string) => {
     const mapped = join(mappedRoot, name);
     await mkdir(mapped, { recursive: true });
-    if (which === 'glomap') tools['glomap'] = process.env['GLOMAP_VERSION'] ?? 'unknown';
-    await timed('mapping_s', 0.55, 0.85, async (step) => {
-      const args = ['--database_path', database, '--image_path', imagesDir, '--output_path', mapped];
-      try {
-        if (which === 'glomap') await exec(glomap!, ['mapper', ...args]);
-        else
-          await runColmap(
-            colmap,
-            [
-              'mapper',
-              ...args,
-              ...['--Mapper.num_threads', threads],
-              ...['--Mapper.abs_pose_min_num_inliers', String(params.abs_pose_min_num_inliers)],
-              ...['--Mapper.abs_pose_min_inlier_ratio', String(params.abs_pose_min_inlier_ratio)],
-              ...['--Mapper.tri_min_angle', String(params.tri_min_angle)],
-              ...['--Mapper.filter_min_tri_angle', String(params.tri_min_angle)],
-              ...['--Mapper.ba_global_max_num_iterations', String(params.ba_global_max_num_iterations)],
-            ],
-            (line) => {
-              const registered = /^Registering image #\d+ \((\d+)\)/.exec(line);
-              if (registered) step(Number(registered[1]) / images.length);
-            },
-          );
-      } catch (error) {
-        // No model at all is a quality verdict for the gate below, not a tool failure.
-        if (!(error instanceof ExecError && /failed to create sparse model/i.test(error.stderr))) throw error;
-      }
-    });
+    // No model at all is no failure here: it is the gate's verdict below.
+    await timed('mapping_s', 0.55, 0.85, (step) =>
+      runEngine(
+        python,
+        'map',
+        {
+          ...common,
+          mapper: which,
+          database,
+          images: imagesDir,
+          output: mapped,
+          abs_pose_min_num_inliers: params.abs_pose_min_num_inliers,
+          abs_pose_min_inlier_ratio: params.abs_pose_min_inlier_ratio,
+          tri_min_angle: params.tri_min_angle,
+          ba_global_max_num_iterations: params.ba_global_max_num_iterations,
+          view_graph_calibration: params.view_graph_calibration,
+        },
+        // The incremental mapper counts the frames it has registered; the global one solves all at once.
+        (line) => {
+          const registered = /Registering image #\d+ \(num_reg_frames=(\d+)\)/.exec(line);
+          if (registered) step(Number(registered[1]) / images.length);
+        },
+      ),
+    );
     const models: { dir: string; model: SparseModel }[] = [];
     for (const entry of await readdir(mapped, { withFileTypes: true })) {
       if (entry.isDirectory())
@@ -255,12 +263,7 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
     metrics: SfmMetrics;
   }
   const ladder: LadderRung[] = [];
-  const attempt = async (
-    rung: LadderRung['rung'],
-    plan: MatchPlan,
-    which: 'glomap' | 'colmap',
-    note: string,
-  ): Promise<Attempt> => {
+  const attempt = async (rung: LadderRung['rung'], plan: MatchPlan, which: Mapper, note: string): Promise<Attempt> => {
     const started = performance.now();
     await match(plan);
     const { best, count } = await map(which, String(ladder.length));
@@ -333,17 +336,11 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   }
   // (c) the other mapper, where both exist.
   if (!passes(chosen)) {
-    const other = otherMapper(mapper, glomap !== undefined, params.mapper);
+    const other = otherMapper(mapper, params.mapper);
     const plan =
       ladder.at(-1)?.outcome === 'skipped' ? planned : rescueMatching(params, planned, images.length, input.vocabTree);
     if (other) chosen = better(chosen, await attempt('other_mapper', plan, other, `${other} instead of ${mapper}`));
-    else
-      ladder.push(
-        skipped(
-          'other_mapper',
-          glomap === undefined ? 'glomap is not installed' : `the request fixed the mapper to ${params.mapper}`,
-        ),
-      );
+    else ladder.push(skipped('other_mapper', `the request fixed the mapper to ${params.mapper}`));
   }
   quiet = false;
 
@@ -363,13 +360,16 @@ export async function runSfm(input: SfmInput): Promise<SfmResult> {
   const undistorted = join(outDir, 'undistorted');
   await rm(undistorted, { recursive: true, force: true });
   await timed('undistortion_s', 0.85, 1, (step) =>
-    runColmap(
-      colmap,
-      [
-        'image_undistorter',
-        ...['--image_path', imagesDir, '--input_path', sparse, '--output_path', undistorted],
-        ...['--output_type', 'COLMAP', '--max_image_size', String(params.undistort_max_image_size)],
-      ],
+    runEngine(
+      python,
+      'undistort',
+      {
+        ...common,
+        images: imagesDir,
+        model: sparse,
+        output: undistorted,
+        max_image_size: params.undistort_max_image_size,
+      },
       (line) => {
         const c = counter(line);
         if (c && line.includes('Undistorting image')) step(c.done / c.total);

@@ -2,6 +2,9 @@
 import type { JSONSchemaType } from 'ajv';
 
 export const CAMERA_MODELS = ['SIMPLE_PINHOLE', 'PINHOLE', 'SIMPLE_RADIAL', 'RADIAL', 'OPENCV'] as const;
+/** COLMAP's two mappers: global (GLOMAP's, merged into COLMAP 4) and incremental. */
+export const MAPPERS = ['global', 'incremental'] as const;
+export type Mapper = (typeof MAPPERS)[number];
 
 export interface SfmParams {
   input_kind: 'video' | 'images';
@@ -11,7 +14,7 @@ export interface SfmParams {
   vocab_tree_path: string;
   camera_model: (typeof CAMERA_MODELS)[number];
   shared_camera: 'auto' | 'single' | 'per_image';
-  mapper: 'auto' | 'glomap' | 'colmap';
+  mapper: 'auto' | Mapper;
   /**
    * COLMAP's incremental mapper: the least 2D-3D inliers, and inlier share, to register one more
    * image. COLMAP's defaults (30, 0.25) registered 11 of the 44 watch-orbit frames at 640 px, these
@@ -26,6 +29,13 @@ export interface SfmParams {
    * not register (room.mp4: 86 of 104); 0.5 registered 104 of 104 at 0.64 px reprojection error.
    */
   tri_min_angle: number;
+  /**
+   * Global mapper: estimate the focal lengths from the pairs' fundamental matrices first (COLMAP's
+   * view-graph calibrator, which its CLI guide advises where intrinsics are unsure). Measured on
+   * the preview's frames: the watch clip's 43 split into four models, 17 frames in the largest,
+   * against 41 of 43 in one without it; room.mp4 103 of 104 either way. So off by default.
+   */
+  view_graph_calibration: boolean;
   /** Global bundle adjustment iterations (COLMAP's default 50); 20 cut mapping time by a third to half on room.mp4. */
   ba_global_max_num_iterations: number;
   max_image_size: number;
@@ -40,6 +50,11 @@ export interface SfmParams {
    */
   partial_min_share: number;
   num_threads: number;
+  /**
+   * Seeds COLMAP's random generators (RANSAC, the mappers), so that a run on one thread repeats
+   * exactly; with more threads the order threads finish in still varies the result a little.
+   */
+  random_seed: number;
 }
 
 export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
@@ -91,9 +106,10 @@ export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
       default: 'auto',
     },
     mapper: {
-      description: "`auto`: GLOMAP's global mapper where the binary exists, else COLMAP's incremental mapper.",
+      description:
+        "COLMAP's `global` mapper (GLOMAP's, in COLMAP 4) or its `incremental` one; `auto`: global first, and the other below the gate (docs/capture.md has the measurements).",
       type: 'string',
-      enum: ['auto', 'glomap', 'colmap'],
+      enum: ['auto', ...MAPPERS],
       default: 'auto',
     },
     abs_pose_min_num_inliers: {
@@ -119,6 +135,12 @@ export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
       exclusiveMinimum: 0,
       maximum: 30,
       default: 0.5,
+    },
+    view_graph_calibration: {
+      description:
+        "Global mapper: estimate focal lengths from the pairs' fundamental matrices first (COLMAP's view-graph calibrator); on, it split the watch clip's frames into four models.",
+      type: 'boolean',
+      default: false,
     },
     ba_global_max_num_iterations: {
       description: "Global bundle adjustment iterations (COLMAP's default 50).",
@@ -169,6 +191,14 @@ export const sfmParamsSchema: JSONSchemaType<SfmParams> = {
       maximum: 256,
       default: -1,
     },
+    random_seed: {
+      description:
+        "Seed of COLMAP's random generators: with `num_threads` 1 a run repeats exactly; -1: a different seed each run.",
+      type: 'integer',
+      minimum: -1,
+      maximum: 2147483647,
+      default: 0,
+    },
   },
   required: [],
   additionalProperties: false,
@@ -180,7 +210,7 @@ export interface LadderRung {
   /** null for a skipped rung. */
   matcher: 'sequential' | 'exhaustive' | null;
   loop_detection: boolean;
-  mapper: 'glomap' | 'colmap' | null;
+  mapper: Mapper | null;
   images: number;
   registered: number;
   points: number;
@@ -206,7 +236,7 @@ export interface SfmMetrics {
   loop_detection: boolean;
   /** The vocabulary tree loop detection used; null without loop detection. */
   vocab_tree: string | null;
-  mapper: 'glomap' | 'colmap';
+  mapper: Mapper;
   /** Frames the denser rung added from the video (counted in images_input). */
   images_added: number;
   /** Below the share gate, continued with the largest model (partial_min_share). */
@@ -230,7 +260,7 @@ export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
     loop_detection: { type: 'boolean' },
     // ajv's types cannot say "required, but may be null"; the schema itself is plain JSON Schema.
     vocab_tree: { type: ['string', 'null'] } as never,
-    mapper: { type: 'string', enum: ['glomap', 'colmap'] },
+    mapper: { type: 'string', enum: MAPPERS },
     images_added: { type: 'integer', minimum: 0 },
     partial: { type: 'boolean' },
     ladder: {
@@ -241,7 +271,7 @@ export const sfmMetricsSchema: JSONSchemaType<SfmMetrics> = {
           rung: { type: 'string', enum: ['planned', 'denser', 'other_mapper'] },
           matcher: { type: ['string', 'null'], enum: ['sequential', 'exhaustive', null] } as never,
           loop_detection: { type: 'boolean' },
-          mapper: { type: ['string', 'null'], enum: ['glomap', 'colmap', null] } as never,
+          mapper: { type: ['string', 'null'], enum: [...MAPPERS, null] } as never,
           images: { type: 'integer', minimum: 0 },
           registered: { type: 'integer', minimum: 0 },
           points: { type: 'integer', minimum: 0 },

@@ -24,14 +24,21 @@ const paramsSchema = {
   ),
 } as JSONSchemaType<SfmStageParams>;
 
-/** What the container provides: colmap.Dockerfile bakes in a vocabulary tree for loop detection. */
+/** What the machine provides: the interpreter with pycolmap, and (colmap.Dockerfile) a vocabulary tree for loop detection. */
 interface ImageConfig {
+  SPLATFLOW_PYTHON?: string;
   SPLATFLOW_VOCAB_TREE_PATH?: string;
 }
 
 export const imageConfigSchema: JSONSchemaType<ImageConfig> = {
   type: 'object',
   properties: {
+    SPLATFLOW_PYTHON: {
+      description:
+        "The Python interpreter with pycolmap the sfm stage runs COLMAP in; default: the repository's `.venv/bin/python` (`local/setup` makes it).",
+      type: 'string',
+      nullable: true,
+    },
     SPLATFLOW_VOCAB_TREE_PATH: {
       description:
         "Vocabulary tree for loop detection the image provides (`colmap.Dockerfile` bakes one in); a request's `vocab_tree_path` wins.",
@@ -104,6 +111,7 @@ export const sfmStage = defineStage<SfmStageParams, SfmMetrics>({
       outDir: ctx.outDir,
       scratchDir: ctx.scratch,
       params: { ...ctx.params, input_kind: source },
+      python: config.SPLATFLOW_PYTHON,
       vocabTree: config.SPLATFLOW_VOCAB_TREE_PATH,
       densify: source === 'video' ? await densifier(ctx, dir) : undefined,
       progress: (fraction) => ctx.progress(0.95 * fraction, 'reconstructing'),

@@ -52,6 +52,7 @@ export function runSummary(
   // The sfm ladder, when it did more than its planned pass; and a partial model, said plainly.
   const sfm = (manifests['sfm'] as { metrics?: Partial<SfmMetrics> } | undefined)?.metrics;
   const ladder = sfm?.ladder ?? [];
+  if (sfm?.mapper) lines.push(`  sfm mapper: ${sfm.mapper}`);
   if (ladder.length > 1) {
     lines.push(
       `  sfm ladder: ${ladder.map((r) => `${r.rung} ${r.outcome.replace('_', ' ')} (${r.note})`).join(' → ')}`,

@@ -2,6 +2,7 @@
  * The request params `npm run reconstruct` sends: per-stage parameters sized for a 2-core CPU
  * (`preview`), or the train preset alone for the GPU presets, and the depth model when one is configured.
  */
+import type { Mapper } from '../../jobs/sfm/schema.js';
 
 export const TRAIN_PRESETS = ['preview', 'standard', 'high'] as const;
 export type TrainPreset = (typeof TRAIN_PRESETS)[number];
@@ -12,6 +13,8 @@ export interface RunChoices {
   frames?: number;
   /** Training steps, overriding the preset's. */
   iterations?: number;
+  /** The sfm stage's mapper, overriding its `auto` (to compare the two on one capture). */
+  mapper?: Mapper;
   /** `SPLATFLOW_DEPTH_MODEL_URI` / `_SHA256`: without a model the depth stage is skipped. */
   depthModel?: { uri: string; sha256?: string };
 }
@@ -41,6 +44,7 @@ export function requestParams(choices: RunChoices): Record<string, unknown> {
     : { train: { preset: choices.preset } };
   if (choices.frames !== undefined) base.frames = { ...base.frames, target_frames: choices.frames };
   if (choices.iterations !== undefined) base.train = { ...base.train, iterations: choices.iterations };
+  if (choices.mapper !== undefined) base.sfm = { ...base.sfm, mapper: choices.mapper };
   if (!choices.depthModel) return { ...base, skip_depth: true };
   const { uri, sha256 } = choices.depthModel;
   return { ...base, depth: { model_uri: uri, ...(sha256 ? { model_sha256: sha256 } : {}) } };

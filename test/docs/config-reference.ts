@@ -116,11 +116,6 @@ export const ELSEWHERE: readonly { name: string; source: string; meaning: string
       'The Python of the stages run locally, the tests, `bench:train` and `lint:py`; default `.venv/bin/python` (`local/setup` installs `requirements.lock` there).',
   },
   {
-    name: 'GLOMAP_VERSION',
-    source: 'jobs/sfm/run-sfm.ts',
-    meaning: 'The GLOMAP version the sfm manifest records (set by `jobs/containers/colmap.Dockerfile`).',
-  },
-  {
     name: 'FIRESTORE_EMULATOR_HOST',
     source: 'local/stack.ts',
     meaning: 'Read by the Firestore client: `host:port` of an emulator (the local stack and the tests set it).',

@@ -13,6 +13,8 @@ import { VENV_PYTHON } from '../../local/python.js';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const read = (path: string): string => readFileSync(join(root, path), 'utf8');
 const LOCK = 'requirements.lock';
+/** The sfm image's set: the lock's pycolmap built with CUDA, resolved under the lock's pins (local/lock-python). */
+const SFM_CUDA = 'jobs/sfm/requirements-cuda.txt';
 
 /** Joins `\`-continued lines and drops comment lines (as a shell or Docker reads them before anything else). */
 function logicalLines(text: string): string[] {
@@ -174,10 +176,34 @@ describe('the Python packages', () => {
       for (const install of ofLock) {
         assert.deepEqual(install.packages, [], `${name}: pip install of the lock names other packages`);
         assert.ok(install.requireHashes, `${name}: pip install of the lock without --require-hashes`);
-        for (const file of install.files) assert.ok(lockCopies.includes(file), `${name}: ${file} is not ${LOCK}`);
+        for (const file of install.files) {
+          assert.ok(
+            lockCopies.includes(file) || file === SFM_CUDA,
+            `${name}: ${file} is neither ${LOCK} nor ${SFM_CUDA}`,
+          );
+        }
       }
       const others = pip.filter((install) => install.files.length === 0 && !builtWheel(install));
       assert.deepEqual(others, [], `${name} installs Python packages that are not in the lock`);
+    }
+  });
+});
+
+describe("the sfm image's CUDA set", () => {
+  it("is the lock's pycolmap built with CUDA, every package it shares with the lock at the lock's version", () => {
+    const pinsOf = (text: string): Map<string, string> =>
+      new Map(
+        logicalLines(text)
+          .map((line) => /^([A-Za-z0-9._-]+)==(\S+)\s+--hash=sha256:/.exec(line.trim()))
+          .filter((match) => match !== null)
+          .map((match) => [normalize(match[1]!), match[2]!]),
+      );
+    const lock = pinsOf(read(LOCK));
+    const cuda = pinsOf(read(SFM_CUDA));
+    assert.ok(lock.get('pycolmap'), `${LOCK} pins pycolmap`);
+    assert.equal(cuda.get('pycolmap-cuda12'), lock.get('pycolmap'));
+    for (const [name, version] of cuda) {
+      if (lock.has(name)) assert.equal(version, lock.get(name), `${SFM_CUDA}: ${name} is not at ${LOCK}'s version`);
     }
   });
 });

@@ -8,13 +8,18 @@ import { copyFile, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import { exec } from '../../jobs/runtime/exec.js';
 import { readSparseModel } from '../../jobs/sfm/colmap-model.js';
+import { DEFAULT_PYTHON } from '../../jobs/sfm/run-sfm.js';
 import type { SfmMetrics } from '../../jobs/sfm/schema.js';
 import { sharedData } from '../support/data.js';
 import { progressOf, readManifest, runStageProcess } from '../support/stage-process.js';
+
+const ENGINE = fileURLToPath(new URL('../../../jobs/sfm/engine.py', import.meta.url));
+const VOCAB_TREE = fileURLToPath(new URL('../../../test/sfm/vocab_tree.py', import.meta.url));
 
 let work: string;
 before(async () => {
@@ -84,7 +89,7 @@ describe('sfm stage on frames → filter of 8 real photos', () => {
     assert.equal(manifest.inputs.length, 8);
     assert.ok(manifest.inputs.every((i) => i.path.includes('/filter/')));
     assert.equal(manifest.parameters['min_points'], 50);
-    assert.match(manifest.tools['colmap'] ?? '', /^3\./);
+    assert.match(manifest.tools['colmap'] ?? '', /^4\./);
     for (const phase of ['features_s', 'matching_s', 'mapping_s', 'undistortion_s', 'read_filter', 'upload']) {
       assert.ok((manifest.timings[phase] ?? -1) >= 0, phase);
     }
@@ -118,27 +123,21 @@ describe("sfm stage with the image's vocabulary tree (SPLATFLOW_VOCAB_TREE_PATH)
     // A 256-word tree from the photos' own features (8 photos: a second or two), as a container would ship one.
     const database = join(work, 'tree', 'features.db');
     const tree = join(work, 'tree', 'vocab_tree.bin');
-    await exec('colmap', [
-      'feature_extractor',
-      ...['--database_path', database, '--image_path', photos],
-      ...[
-        '--SiftExtraction.use_gpu',
-        '0',
-        '--SiftExtraction.max_image_size',
-        '640',
-        '--SiftExtraction.num_threads',
-        '2',
-      ],
-    ]);
-    await exec('colmap', [
-      'vocab_tree_builder',
-      '--database_path',
+    // The stage's own extraction (engine.py), then COLMAP's tree builder through pycolmap: a FAISS tree.
+    const spec = {
       database,
-      '--vocab_tree_path',
-      tree,
-      '--num_visual_words',
-      '256',
-    ]);
+      images: photos,
+      image_names: (await readdir(photos)).sort(),
+      camera_model: 'SIMPLE_RADIAL',
+      single_camera: false,
+      existing_camera_id: null,
+      max_image_size: 640,
+      num_threads: 2,
+      seed: 0,
+      gpu: false,
+    };
+    await exec(DEFAULT_PYTHON, [ENGINE, 'extract', JSON.stringify(spec)]);
+    await exec(DEFAULT_PYTHON, [VOCAB_TREE, database, tree, '256']);
     const run = await runStageProcess('sfm', {
       input: photos,
       prefix,

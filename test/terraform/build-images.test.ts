@@ -108,6 +108,18 @@ describe('build-images.sh', () => {
   });
 });
 
+/** A pip requirements file's pins, name → version; each must carry a hash (`pip install --require-hashes`). */
+function pins(text: string): Map<string, string> {
+  const result = new Map<string, string>();
+  for (const entry of text.replace(/\\\n/g, ' ').split('\n')) {
+    const pin = /^([A-Za-z0-9._-]+)==(\S+)(.*)$/.exec(entry.trim());
+    if (!pin) continue;
+    assert.match(pin[3]!, /--hash=sha256:[0-9a-f]{64}/, `${pin[1]} has no hash`);
+    result.set(pin[1]!.toLowerCase(), pin[2]!);
+  }
+  return result;
+}
+
 /** The base images a Dockerfile builds from, with its global ARG defaults substituted. */
 function baseImages(dockerfile: string): string[] {
   const args = new Map<string, string>();
@@ -162,7 +174,6 @@ describe('the job images', () => {
   it('build on CUDA no newer than the Cloud Run GPU driver supports, citing the page', () => {
     const cuda = dockerfiles.filter(({ images }) => images.some((image) => image.startsWith('nvidia/cuda:')));
     assert.deepEqual(cuda.map(({ name }) => name).sort(), [
-      'jobs/containers/colmap.Dockerfile',
       'jobs/containers/gsplat.Dockerfile',
       'jobs/containers/node-cuda.Dockerfile',
     ]);
@@ -177,6 +188,21 @@ describe('the job images', () => {
         );
       }
     }
+  });
+
+  it('colmap: the COLMAP of local runs, built with CUDA, from hashed pins, on a CUDA 12 runtime the driver runs', async () => {
+    const colmap = dockerfiles.find(({ name }) => name.endsWith('colmap.Dockerfile'));
+    assert.ok(colmap);
+    assert.match(colmap.text, /pip install [^\n]*--require-hashes \\\n\s+-r jobs\/sfm\/requirements-cuda\.txt/);
+    assert.ok(colmap.text.includes(GPU_PAGE), `colmap.Dockerfile does not cite ${GPU_PAGE}`);
+    const local = pins(await readFile(join(root, 'requirements.lock'), 'utf8'));
+    const image = pins(await readFile(join(root, 'jobs', 'sfm', 'requirements-cuda.txt'), 'utf8'));
+    assert.equal(image.get('pycolmap-cuda12'), local.get('pycolmap'));
+    assert.match(local.get('pycolmap') ?? '', /^4\./);
+    assert.equal(image.get('numpy'), local.get('numpy'));
+    // CUDA's minor version compatibility: any 12.x runtime on the 12.2 driver, no 13.
+    assert.match(image.get('nvidia-cuda-runtime-cu12') ?? '', /^12\./);
+    assert.match(DRIVER_CUDA, /^12\./);
   });
 
   it('compile gsplat from a pinned commit for the L4 (sm_89), from no wheel index of its own', () => {
