@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { FramesMetrics } from '../../jobs/frames/stage.js';
+import { chooseFrames, type ScoredFrame } from '../../jobs/frames/windows.js';
 import { ffmpeg, panClip, SCEAUX_PHOTOS, testClip, WATCH_PHOTO, WATCH_VIDEO } from '../support/media.js';
 import { progressOf, readManifest, runStageProcess } from '../support/stage-process.js';
 
@@ -134,14 +135,15 @@ describe('frames from a video', () => {
   });
 
   it('honours rotation metadata: a portrait phone clip gives portrait frames the right way up', async () => {
-    // White left half, black right half; the rotation tag turns it a quarter counter-clockwise.
+    // White left half, black right half (drifting a pixel a frame, so the clip has views to choose);
+    // the rotation tag turns it a quarter counter-clockwise.
     const flat = join(work, 'flat.mp4');
     const turned = join(work, 'turned.mp4');
     await ffmpeg(
       '-f',
       'lavfi',
       '-i',
-      'color=white:size=160x240:rate=10,pad=320:240:0:0:black',
+      'color=black:size=320x240:rate=10[b];color=white:size=160x240:rate=10[w];[b][w]overlay=x=t*10',
       '-t',
       '2',
       '-c:v',
@@ -188,6 +190,29 @@ describe('frames from a video', () => {
         [640, 360],
         [640, 360],
       ],
+    );
+  });
+});
+
+describe('choosing frames along the travel', () => {
+  it('takes the most frames the clip holds when the target cannot be met, not the fewest', () => {
+    // The issue's dense orbit: 50 frames over 0.69 frame widths, the first 10 standing still.
+    const frames: ScoredFrame[] = Array.from({ length: 50 }, (_, i) => ({
+      index: i,
+      time_s: i / 10,
+      sharpness: 100,
+      brightness: 120,
+      shadows: 0,
+      contrast: 40,
+      travel: (0.69 * Math.max(0, i - 10)) / 39,
+    }));
+    const { choices } = chooseFrames(frames, { target: 48, maxStep: 0.2 });
+    // 40 frames move; the still ones are one view.
+    assert.ok(choices.length >= 40, `${choices.length} frames chosen`);
+    const indices = choices.map((c) => c.frame.index);
+    assert.deepEqual(
+      indices,
+      [...new Set(indices)].sort((a, b) => a - b),
     );
   });
 });
