@@ -265,7 +265,7 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
   });
   if (scored.length < params.min_frames) {
     throw new InputRefused(
-      `the video is too short: ${scored.length} frames decoded, at least ${params.min_frames} needed`,
+      `the video is too short: ${scored.length} frames decoded, at least ${params.min_frames} needed: film a slow walk around the subject, 10 to 60 s long`,
     );
   }
   const problem = clipProblem(scored, params);
@@ -281,6 +281,12 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
         })),
       }
     : chooseFrames(scored, { target: params.target_frames, maxStep: params.max_step });
+  // Fewer than asked for and than later stages need: the clip has no more distinct views to give.
+  if (choices.length < Math.min(params.min_frames, params.target_frames)) {
+    throw new InputRefused(
+      `the clip gives only ${choices.length} distinct views (of ${scored.length} frames decoded; the camera travels about ${round(scored.at(-1)!.travel, 2)} frame widths); at least ${params.min_frames} are needed: film longer, walking slowly around the subject`,
+    );
+  }
   if (choices.length > params.max_frames) {
     throw new InputRefused(
       `the camera travels so far (about ${round(scored.at(-1)!.travel, 1)} frame widths) that keeping consecutive frames overlapping needs ${choices.length} frames, more than max_frames ${params.max_frames}: film a shorter clip or move more slowly, or raise max_frames`,
@@ -365,13 +371,17 @@ async function fromImages(ctx: StageContext<FramesParams>, kind: 'zip' | 'folder
     }
   }
   if (photos.length < params.min_frames) {
-    throw new InputRefused(`the input holds ${photos.length} photos; at least ${params.min_frames} are needed`);
+    throw new InputRefused(
+      photos.length === 0
+        ? 'the input holds no photos (JPEG, PNG, HEIC/HEIF, WebP or TIFF): send the photos themselves, or a video'
+        : `the input holds ${photos.length} photos; at least ${params.min_frames} are needed: send 20 or more photos taken all around the subject, each overlapping the one before`,
+    );
   }
   ctx.tool('libvips', sharp.versions.vips);
   const frames = await ctx.timed('normalise', async () => {
     const records: FrameRecord[] = [];
     for (const [i, photo] of photos.entries()) {
-      const size = await normaliseImage(photo.path, join(ctx.outDir, frameName(i)), params.max_long_side);
+      const size = await normaliseImage(photo.path, join(ctx.outDir, frameName(i)), params.max_long_side, photo.source);
       records.push({ file: frameName(i), source: photo.source, ...size });
       ctx.progress(0.3 + (0.65 * (i + 1)) / photos.length, 'writing frames');
     }
