@@ -9,22 +9,27 @@ import re
 from pathlib import PurePath
 from typing import Optional
 
-_NUMBER = re.compile(r"(\d+)$")
+_NUMBER = re.compile(r"\d+")
 
 
 def frame_number(name: str) -> Optional[int]:
-    """The capture-order number at the end of an image's stem, if it has one."""
+    """The capture-order number in an image's stem, if it has one (sfm's in-between frames, frame_00011_m.jpg,
+    share their predecessor's)."""
     match = _NUMBER.search(PurePath(name).stem)
-    return int(match.group(1)) if match else None
+    return int(match.group()) if match else None
 
 
 def is_held_out(name: str, rank: int, every: int) -> bool:
     """Every `every`-th frame, starting half a period in (so never the clip's first frame, which starts its path);
-    an image without a number falls back to its rank among the model's images."""
+    frames sfm added in between (a suffix after the number) always train; an image without a number falls back to its
+    rank among the model's images."""
     if every <= 0:
         return False
-    number = frame_number(name)
-    return (number if number is not None else rank) % every == every // 2
+    stem = PurePath(name).stem
+    match = _NUMBER.search(stem)
+    if match and match.end() < len(stem):
+        return False
+    return (int(match.group()) if match else rank) % every == every // 2
 
 
 def extrapolated(held_out: list[str], training: list[str]) -> set[str]:

@@ -27,6 +27,9 @@ class HeldOutTest(unittest.TestCase):
         self.assertEqual(self.held_out(["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]), ["e.jpg"])
         self.assertEqual(self.held_out(names(range(10))[:0]), [])
         self.assertFalse(is_held_out("frame_00004.jpg", 4, 0))
+        # A frame sfm added after frame 4 trains, and lies within the span as frame 4 does.
+        self.assertFalse(is_held_out("frame_00004_m.jpg", 5, 8))
+        self.assertEqual(extrapolated(names([4]), ["frame_00004_m.jpg", "frame_00005.jpg"]), set(names([4])))
 
     def test_views_beyond_the_training_span_are_extrapolated(self):
         held = names([4, 12, 20])
