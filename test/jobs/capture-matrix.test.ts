@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { parseProbe } from '../../jobs/frames/probe.js';
 import type { FramesMetrics } from '../../jobs/frames/stage.js';
 import { sharedData } from '../support/data.js';
 import { ffmpeg, WATCH_PHOTO } from '../support/media.js';
@@ -155,6 +156,27 @@ describe('phone video formats', () => {
       assertLikeReference(images, name);
     });
   }
+
+  it("Dolby Vision profile 8.4 (iPhone's default) is read as its HLG base layer, tags or not", () => {
+    // ffprobe's JSON for such a stream, less what the decision does not read.
+    const dolby = (color_transfer?: string) =>
+      parseProbe({
+        streams: [
+          {
+            codec_type: 'video',
+            codec_name: 'hevc',
+            width: 1920,
+            height: 1080,
+            avg_frame_rate: '30/1',
+            duration: '3.0',
+            ...(color_transfer ? { color_transfer } : {}),
+            side_data_list: [{ dv_profile: 8, dv_bl_signal_compatibility_id: 4 }],
+          },
+        ],
+      }).dynamic_range;
+    assert.equal(dolby('arib-std-b67'), 'hlg');
+    assert.equal(dolby(), 'hlg');
+  });
 
   it('SDR 10-bit HEVC', async () => {
     const clip = await variant('sdr10.mp4', '-vf', 'format=yuv420p10le', ...x265('bt709', 'bt709', 'bt709'));

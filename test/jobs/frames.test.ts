@@ -406,6 +406,43 @@ describe('frames from photos', () => {
     );
   });
 
+  for (const [what, names, cause] of [
+    ['a zip with no photo', ['notes.txt'], /holds no photos \(JPEG, PNG, HEIC\/HEIF, WebP or TIFF\): send the photos/],
+    ['a zip of 3 photos', ['a.jpg', 'b.jpg', 'c.jpg'], /holds 3 photos; at least 10 are needed: send 20 or more/],
+  ] as const) {
+    it(`refuses ${what}, saying what to send instead`, async () => {
+      const dir = join(work, `${what}-src`);
+      await mkdir(dir, { recursive: true });
+      for (const name of names) {
+        await (name.endsWith('.jpg') ? copyFile(WATCH_PHOTO(1), join(dir, name)) : writeFile(join(dir, name), 'x'));
+      }
+      const zip = join(work, `${names.length}.zip`);
+      await promisify(execFile)('zip', ['-qr', zip, '.'], { cwd: dir });
+      const prefix = join(work, `refused-${names.length}`) + '/';
+      const run = await runStageProcess('frames', { input: zip, prefix, params: {} });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, cause);
+      assert.doesNotMatch(run.stderr, /\/tmp\//, 'no internal path');
+    });
+  }
+
+  it('refuses a photo it cannot decode by its name in the upload', async () => {
+    const dir = join(work, 'broken-src');
+    await mkdir(dir, { recursive: true });
+    for (let i = 1; i <= 3; i++) await copyFile(WATCH_PHOTO(i), join(dir, `IMG_${i}.jpg`));
+    await writeFile(join(dir, 'IMG_4.HEIC'), (await readFile(WATCH_PHOTO(4))).subarray(0, 3000));
+    const zip = join(work, 'broken.zip');
+    await promisify(execFile)('zip', ['-qr', zip, '.'], { cwd: dir });
+    const run = await runStageProcess('frames', {
+      input: zip,
+      prefix: join(work, 'broken') + '/',
+      params: { min_frames: 3 },
+    });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /cannot decode photo IMG_4\.HEIC: .*export it as JPEG and send it again/);
+    assert.doesNotMatch(run.stderr, /\/tmp\//, 'no internal path');
+  });
+
   it('refuses a folder with fewer photos than min_frames', async () => {
     const prefix = join(work, 'few') + '/';
     const run = await runStageProcess('frames', { input: SCEAUX_PHOTOS, prefix, params: { min_frames: 20 } });
