@@ -147,7 +147,10 @@ export interface VideoMetrics extends VideoInfo {
   travel: number;
   /** The step the choice used: target_frames' spacing, or max_step where the travel needs more frames. */
   step: number;
-  /** What set the count: `target` (target_frames), `overlap` (max_step needed more), or `all` (a short clip). */
+  /**
+   * What set the count: `target` (target_frames), `overlap` (max_step needed more), or `all` (a short or slow
+   * clip: every distinct view it holds).
+   */
   limited_by: 'target' | 'overlap' | 'all';
 }
 
@@ -325,11 +328,13 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
     travel: scored.map((f) => round(f.travel)),
   };
   await writeFile(join(ctx.outDir, VIDEO_FRAMES_FILE), JSON.stringify(table));
-  const limitedBy = all
-    ? 'all'
-    : choices.length > params.target_frames && step === params.max_step
-      ? 'overlap'
-      : 'target';
+  // A clip with fewer distinct views than target_frames gave all it has, whichever branch chose them.
+  const limitedBy =
+    all || choices.length < params.target_frames
+      ? 'all'
+      : choices.length > params.target_frames && step === params.max_step
+        ? 'overlap'
+        : 'target';
   ctx.log.info('frames chosen', { decoded: scored.length, chosen: frames.length, step, limited_by: limitedBy });
   return {
     source: 'video',
