@@ -284,10 +284,12 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
         })),
       }
     : chooseFrames(scored, { target: params.target_frames, maxStep: params.max_step });
-  // Fewer than asked for and than later stages need: the clip has no more distinct views to give.
-  if (choices.length < Math.min(params.min_frames, params.target_frames)) {
+  // Fewer than asked for and than later stages need: the clip has no more distinct views to give
+  // (a short clip takes every frame, but frames where the view has not moved are not views).
+  const views = all ? scored.filter((f, i) => i === 0 || f.travel > scored[i - 1]!.travel).length : choices.length;
+  if (views < Math.min(params.min_frames, params.target_frames)) {
     throw new InputRefused(
-      `the clip gives only ${choices.length} distinct views (of ${scored.length} frames decoded; the camera travels about ${round(scored.at(-1)!.travel, 2)} frame widths); at least ${params.min_frames} are needed: film longer, walking slowly around the subject`,
+      `the clip gives only ${views} distinct views (of ${scored.length} frames decoded; the camera travels about ${round(scored.at(-1)!.travel, 2)} frame widths); at least ${params.min_frames} are needed: film longer, walking slowly around the subject`,
     );
   }
   if (choices.length > params.max_frames) {

@@ -296,6 +296,24 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
       /almost no detail .*film a subject with texture/,
     ],
     [
+      'a quick glance, then a still (5 views of 30 frames)',
+      async () => {
+        const glance = join(work, 'glance.mp4');
+        await panClip(glance, join(SCEAUX_PHOTOS, '100_7104.JPG'), {
+          width: 160,
+          height: 120,
+          seconds: 0.5,
+          fps: 10,
+          speed: 1.5,
+        });
+        return clip('glance-still.mp4', (path) =>
+          ffmpeg('-i', glance, '-vf', 'tpad=stop_mode=clone:stop_duration=2.5', path),
+        );
+      },
+      {},
+      /gives only \d distinct views \(of 30 frames decoded.*at least 10 are needed: film longer, walking slowly/,
+    ],
+    [
       'a one-second clip',
       () =>
         clip('second.mp4', (path) =>
