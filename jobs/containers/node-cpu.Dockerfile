@@ -20,8 +20,11 @@ RUN npm run build && npm prune --omit=dev
 
 FROM ${NODE_IMAGE}
 ARG FFMPEG_VERSION=7:5.1.9-0+deb12u1
+# HEIC/HEIF photos: heif-convert, whose libheif1 decodes HEVC with libde265 (jobs/image/normalise.ts).
+ARG LIBHEIF_VERSION=1.15.1-1+deb12u3
 RUN apt-get update \
  && apt-get install -y --no-install-recommends "ffmpeg=${FFMPEG_VERSION}" \
+      "libheif-examples=${LIBHEIF_VERSION}" "libheif1=${LIBHEIF_VERSION}" \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production

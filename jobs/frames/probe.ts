@@ -11,7 +11,11 @@ export interface VideoInfo {
   /** Clockwise degrees a player turns the picture (0, 90, 180, 270). */
   rotation: number;
   codec: string;
+  /** `hlg` or `pq` for HDR video (frames are tone-mapped to SDR, video.ts), else `sdr`. */
+  dynamic_range: DynamicRange;
 }
+
+export type DynamicRange = 'sdr' | 'hlg' | 'pq';
 
 interface ProbeStream {
   codec_type?: string;
@@ -21,8 +25,9 @@ interface ProbeStream {
   avg_frame_rate?: string;
   r_frame_rate?: string;
   duration?: string;
+  color_transfer?: string;
   tags?: { rotate?: string };
-  side_data_list?: { rotation?: number }[];
+  side_data_list?: { rotation?: number; dv_profile?: number; dv_bl_signal_compatibility_id?: number }[];
 }
 
 interface ProbeOutput {
@@ -43,6 +48,20 @@ function rotationOf(stream: ProbeStream): number {
   const side = stream.side_data_list?.find((s) => typeof s.rotation === 'number')?.rotation;
   const degrees = side !== undefined ? -side : Number(stream.tags?.rotate ?? 0);
   return (((Math.round(degrees / 90) * 90) % 360) + 360) % 360;
+}
+
+/** Dolby Vision base-layer compatibility ids (ETSI GS CCM 001): 1 is HDR10 (PQ), 4 is HLG (iPhone's profile 8.4). */
+const DOLBY_VISION_BASE: Record<number, DynamicRange> = { 1: 'pq', 4: 'hlg' };
+
+/**
+ * From the stream's transfer characteristic; a Dolby Vision stream without one is read by its
+ * base layer, which is what a player without Dolby Vision shows.
+ */
+function dynamicRangeOf(stream: ProbeStream): DynamicRange {
+  if (stream.color_transfer === 'arib-std-b67') return 'hlg';
+  if (stream.color_transfer === 'smpte2084') return 'pq';
+  const base = stream.side_data_list?.find((s) => s.dv_profile !== undefined)?.dv_bl_signal_compatibility_id;
+  return (base !== undefined && DOLBY_VISION_BASE[base]) || 'sdr';
 }
 
 /** Pure: the decision on ffprobe's JSON. */
@@ -68,6 +87,7 @@ export function parseProbe(json: ProbeOutput): VideoInfo {
     height: video.height,
     rotation: rotationOf(video),
     codec: video.codec_name ?? 'unknown',
+    dynamic_range: dynamicRangeOf(video),
   };
 }
 

@@ -157,7 +157,10 @@ export interface VideoMetrics extends VideoInfo {
   travel: number;
   /** The step the choice used: target_frames' spacing, or max_step where the travel needs more frames. */
   step: number;
-  /** What set the count: `target` (target_frames), `overlap` (max_step needed more), or `all` (a short clip). */
+  /**
+   * What set the count: `target` (target_frames), `overlap` (max_step needed more), or `all` (a short or slow
+   * clip: every distinct view it holds).
+   */
   limited_by: 'target' | 'overlap' | 'all';
 }
 
@@ -184,6 +187,7 @@ const metricsSchema: JSONSchemaType<FramesMetrics> = {
         'height',
         'rotation',
         'codec',
+        'dynamic_range',
         'frames_decoded',
         'travel',
         'step',
@@ -196,6 +200,7 @@ const metricsSchema: JSONSchemaType<FramesMetrics> = {
         height: { type: 'integer' },
         rotation: { type: 'integer', enum: [0, 90, 180, 270] },
         codec: { type: 'string' },
+        dynamic_range: { type: 'string', enum: ['sdr', 'hlg', 'pq'] },
         frames_decoded: { type: 'integer' },
         travel: { type: 'number' },
         step: { type: 'number' },
@@ -272,7 +277,7 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
   });
   if (scored.length < params.min_frames) {
     throw new InputRefused(
-      `the video is too short: ${scored.length} frames decoded, at least ${params.min_frames} needed`,
+      `the video is too short: ${scored.length} frames decoded, at least ${params.min_frames} needed: film a slow walk around the subject, 10 to 60 s long`,
     );
   }
   const problem = clipProblem(scored, params);
@@ -288,6 +293,14 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
         })),
       }
     : chooseFrames(scored, { target: params.target_frames, maxStep: params.max_step });
+  // Fewer than asked for and than later stages need: the clip has no more distinct views to give
+  // (a short clip takes every frame, but frames where the view has not moved are not views).
+  const views = all ? scored.filter((f, i) => i === 0 || f.travel > scored[i - 1]!.travel).length : choices.length;
+  if (views < Math.min(params.min_frames, params.target_frames)) {
+    throw new InputRefused(
+      `the clip gives only ${views} distinct views (of ${scored.length} frames decoded; the camera travels about ${round(scored.at(-1)!.travel, 2)} frame widths); at least ${params.min_frames} are needed: film longer, walking slowly around the subject`,
+    );
+  }
   if (choices.length > params.max_frames) {
     throw new InputRefused(
       `the camera travels so far (about ${round(scored.at(-1)!.travel, 1)} frame widths) that keeping consecutive frames overlapping needs ${choices.length} frames, more than max_frames ${params.max_frames}: film a shorter clip or move more slowly, or raise max_frames`,
@@ -326,11 +339,13 @@ async function fromVideo(ctx: StageContext<FramesParams>): Promise<FramesMetrics
     travel: scored.map((f) => round(f.travel)),
   };
   await writeFile(join(ctx.outDir, VIDEO_FRAMES_FILE), JSON.stringify(table));
-  const limitedBy = all
-    ? 'all'
-    : choices.length > params.target_frames && step === params.max_step
-      ? 'overlap'
-      : 'target';
+  // A clip with fewer distinct views than target_frames gave all it has, whichever branch chose them.
+  const limitedBy =
+    all || choices.length < params.target_frames
+      ? 'all'
+      : choices.length > params.target_frames && step === params.max_step
+        ? 'overlap'
+        : 'target';
   ctx.log.info('frames chosen', { decoded: scored.length, chosen: frames.length, step, limited_by: limitedBy });
   return {
     source: 'video',
@@ -375,14 +390,18 @@ async function fromImages(ctx: StageContext<FramesParams>, kind: 'zip' | 'folder
     }
   }
   if (photos.length < params.min_frames) {
-    throw new InputRefused(`the input holds ${photos.length} photos; at least ${params.min_frames} are needed`);
+    throw new InputRefused(
+      photos.length === 0
+        ? 'the input holds no photos (JPEG, PNG, HEIC/HEIF, WebP or TIFF): send the photos themselves, or a video'
+        : `the input holds ${photos.length} photos; at least ${params.min_frames} are needed: send 20 or more photos taken all around the subject, each overlapping the one before`,
+    );
   }
   ctx.tool('libvips', sharp.versions.vips);
   await ctx.timed('check', () => checkImages(photos, limits));
   const frames = await ctx.timed('normalise', async () => {
     const records: FrameRecord[] = [];
     for (const [i, photo] of photos.entries()) {
-      const size = await normaliseImage(photo.path, join(ctx.outDir, frameName(i)), params.max_long_side);
+      const size = await normaliseImage(photo.path, join(ctx.outDir, frameName(i)), params.max_long_side, photo.source);
       records.push({ file: frameName(i), source: photo.source, ...size });
       ctx.progress(0.3 + (0.65 * (i + 1)) / photos.length, 'writing frames');
     }

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { exposure } from '../image/scores.js';
 import { laplacianVariance } from '../image/sharpness.js';
 import { exec } from '../runtime/exec.js';
-import { displaySize, type VideoInfo } from './probe.js';
+import { displaySize, type DynamicRange, type VideoInfo } from './probe.js';
 import { MotionTracker, thumbnail } from './motion.js';
 import type { ScoredFrame } from './windows.js';
 
@@ -29,11 +29,30 @@ export function scaledSize(info: VideoInfo, longSide: number): Size {
 }
 
 /**
+ * HDR to SDR BT.709, ahead of any scaling: linear light with BT.2408's reference white (203 nits)
+ * at 1.0, as phones grade diffuse white, then highlights above it compressed (Möbius: linear
+ * below, so the SDR range keeps its contrast). The input's transfer and BT.2020 primaries are
+ * named, not read from the frames, so a Dolby Vision stream without tags is decoded as its base layer.
+ */
+export function toneMap(range: DynamicRange): string[] {
+  if (range === 'sdr') return [];
+  const transfer = range === 'hlg' ? 'arib-std-b67' : 'smpte2084';
+  return [
+    `zscale=tin=${transfer}:pin=bt2020:min=bt2020nc:t=linear:npl=203`,
+    'format=gbrpf32le',
+    'zscale=p=bt709',
+    'tonemap=mobius:desat=0',
+    'zscale=t=bt709:m=bt709:r=tv',
+  ];
+}
+
+/**
  * Decodes the first video stream at `size` in `pixelFormat` and hands each frame's bytes to
  * `onFrame` with its decode-order index; `onStderrLine` sees ffmpeg's log lines.
  */
 async function decodeRaw(
   path: string,
+  info: VideoInfo,
   size: Size,
   pixelFormat: 'gray' | 'rgb24',
   filters: string[],
@@ -43,7 +62,12 @@ async function decodeRaw(
   const frameBytes = size.width * size.height * (pixelFormat === 'gray' ? 1 : 3);
   let buffered: Buffer = Buffer.alloc(0);
   let index = 0;
-  const vf = [`scale=${size.width}:${size.height}`, `format=${pixelFormat}`, ...filters].join(',');
+  const vf = [
+    ...toneMap(info.dynamic_range),
+    `scale=${size.width}:${size.height}`,
+    `format=${pixelFormat}`,
+    ...filters,
+  ].join(',');
   await exec(
     'ffmpeg',
     [
@@ -85,6 +109,7 @@ export async function scoreFrames(
   const tracker = new MotionTracker();
   await decodeRaw(
     path,
+    info,
     size,
     'gray',
     ['showinfo'],
@@ -120,7 +145,7 @@ export async function extractFrames(
   // A write that fails (a full disk) while ffmpeg still decodes is kept for after it, not left unhandled.
   let failure: Error | undefined;
   let written = 0;
-  await decodeRaw(path, size, 'rgb24', [], (index, frame) => {
+  await decodeRaw(path, info, size, 'rgb24', [], (index, frame) => {
     const i = order.get(index);
     if (i === undefined) return;
     const copy = Buffer.from(frame); // not a view: the larger pipe buffer can then be freed

@@ -64,7 +64,9 @@ export function chooseAlongTravel(frames: readonly ScoredFrame[], step: number):
 
 /**
  * About `target` frames spread evenly along the travel, but never further apart than `maxStep`:
- * a clip whose travel needs more frames gets them. Answers the step used and the choices.
+ * a clip whose travel needs more frames gets them. Where no step reaches `target` (a short or
+ * barely moving clip), the step that gives the most frames wins: never fewer than the clip holds
+ * toward the target. Answers the step used and the choices.
  */
 export function chooseFrames(
   frames: readonly ScoredFrame[],
@@ -75,14 +77,18 @@ export function chooseFrames(
   // Fewer frames than wanted at the largest step: a smaller step gives more (bisection on it).
   let low = 0;
   let high = options.maxStep;
-  let best = { step: options.maxStep, choices: atMax };
+  let reached: { step: number; choices: Choice[] } | undefined;
+  let most = { step: options.maxStep, choices: atMax };
   for (let i = 0; i < 24 && high - low > 1e-4; i++) {
     const step = (low + high) / 2;
     const choices = chooseAlongTravel(frames, step);
     if (choices.length >= options.target) {
       low = step;
-      best = { step, choices };
-    } else high = step;
+      reached = { step, choices };
+    } else {
+      high = step;
+      if (choices.length > most.choices.length) most = { step, choices };
+    }
   }
-  return best;
+  return reached ?? most;
 }

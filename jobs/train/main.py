@@ -26,6 +26,7 @@ from ..runtime_py.storage import Storage, join
 from .backend import select_backend
 from .colmap import ModelError, read_model
 from .depth import read_depth_frames
+from .heldout import extrapolated
 from .mcmc import check_backend
 from .ply import write_splat_ply
 from .presets import settings_from_params
@@ -99,7 +100,10 @@ def main(ctx: Context) -> None:
     result = train(settings, backend, views, model.xyz, model.rgb, checkpoints, on_progress)
     if result.resumed_from:
         ctx.log("resumed", step=result.resumed_from)
-    test_metrics = evaluate(backend, result.params, [v for v in views if v.test], result.sh_degree)
+    held_out = [v for v in views if v.test]
+    outside = extrapolated([v.name for v in held_out], [v.name for v in views if not v.test])
+    test_metrics = evaluate(backend, result.params, [v for v in held_out if v.name not in outside], result.sh_degree)
+    outside_metrics = evaluate(backend, result.params, [v for v in held_out if v.name in outside], result.sh_degree)
     train_metrics = evaluate(backend, result.params, [v for v in views if not v.test][:8], result.sh_degree)
     ctx.progress(0.97, test_psnr=test_metrics["psnr"])
 
@@ -118,14 +122,17 @@ def main(ctx: Context) -> None:
     ctx.write_manifest({
         "preset": preset, "backend": backend.name, "settings": asdict(settings),
         "gaussians": len(p["means"]), "sh_degree": result.sh_degree, "input_points": len(model.xyz),
-        "views": {"train": sum(not v.test for v in views), "test": sum(v.test for v in views)},
+        "views": {"train": sum(not v.test for v in views), "test": len(held_out) - len(outside),
+                  "extrapolated": len(outside)},
         "resolution": [views[0].width, views[0].height],
         "depth": {"frames": len(depth_frames or {}), "views_aligned": sum(v.inv_depth is not None for v in views),
                   "weight": settings.depth_weight if depth_frames else 0.0},
         "steps_per_second": result.steps_per_second,
         "resumed_from_step": result.resumed_from, "loss_by_tenth": result.losses,
         # LPIPS needs pretrained network weights, which these images do not carry: reported as null.
-        "quality": {"test": {**test_metrics, "lpips": None}, "train_sample": train_metrics},
+        # test: held-out views between training views in capture order; extrapolated: beyond the first or last.
+        "quality": {"test": {**test_metrics, "lpips": None}, "extrapolated": outside_metrics,
+                    "train_sample": train_metrics},
         # File names under this stage's folder: the thumbnail and, per held-out view, ground truth | render.
         "renders": {"thumbnail": thumbnail, "heldout": heldout},
     })  # fmt: skip

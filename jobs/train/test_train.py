@@ -67,7 +67,8 @@ class TrainStageTest(unittest.TestCase):
         )
         self.assertIn("torch", envelope["tools"])
         manifest = envelope["metrics"]
-        self.assertEqual(manifest["views"], {"train": 14, "test": 2})
+        # Frames 4 and 12 held out (every 8th by number, half a period in), both between training views.
+        self.assertEqual(manifest["views"], {"train": 14, "test": 2, "extrapolated": 0})
         losses = manifest["loss_by_tenth"]
         self.assertLess(losses[-1], 0.75 * losses[0], f"loss did not fall: {losses}")
         # Measured 19.7 dB after 150-200 steps on this scene.

@@ -14,6 +14,7 @@ from PIL import Image as PILImage
 from .backend import Backend
 from .colmap import Model
 from .depth import DepthFrame, aligned_inverse_depth, decode
+from .heldout import is_held_out
 from .gaussians import Densifier, Params, init_params, make_optimizers, means_lr, reset_opacities
 from .mcmc import make_mcmc, regularization
 from .metrics import psnr, ssim, target_moments
@@ -87,7 +88,7 @@ def load_views(
         K[0] *= w / cam.width
         K[1] *= h / cam.height
         img = torch.from_numpy(np.asarray(pil, np.float32) / 255.0).to(device)
-        test = test_every > 0 and len(model.images) > 1 and i % test_every == 0
+        test = len(model.images) > 1 and is_held_out(im.name, i, test_every)
         inv_depth = None
         frame = (depth or {}).get(Path(im.name).stem)
         if frame is not None:

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import sharp from 'sharp';
 import type { FramesMetrics } from '../../jobs/frames/stage.js';
+import { chooseFrames, type ScoredFrame } from '../../jobs/frames/windows.js';
 import { ffmpeg, panClip, SCEAUX_PHOTOS, testClip, WATCH_PHOTO, WATCH_VIDEO } from '../support/media.js';
 import { progressOf, readManifest, runStageProcess } from '../support/stage-process.js';
 
@@ -134,14 +135,15 @@ describe('frames from a video', () => {
   });
 
   it('honours rotation metadata: a portrait phone clip gives portrait frames the right way up', async () => {
-    // White left half, black right half; the rotation tag turns it a quarter counter-clockwise.
+    // White left half, black right half (drifting a pixel a frame, so the clip has views to choose);
+    // the rotation tag turns it a quarter counter-clockwise.
     const flat = join(work, 'flat.mp4');
     const turned = join(work, 'turned.mp4');
     await ffmpeg(
       '-f',
       'lavfi',
       '-i',
-      'color=white:size=160x240:rate=10,pad=320:240:0:0:black',
+      'color=black:size=320x240:rate=10[b];color=white:size=160x240:rate=10[w];[b][w]overlay=x=t*10',
       '-t',
       '2',
       '-c:v',
@@ -188,6 +190,29 @@ describe('frames from a video', () => {
         [640, 360],
         [640, 360],
       ],
+    );
+  });
+});
+
+describe('choosing frames along the travel', () => {
+  it('takes the most frames the clip holds when the target cannot be met, not the fewest', () => {
+    // The issue's dense orbit: 50 frames over 0.69 frame widths, the first 10 standing still.
+    const frames: ScoredFrame[] = Array.from({ length: 50 }, (_, i) => ({
+      index: i,
+      time_s: i / 10,
+      sharpness: 100,
+      brightness: 120,
+      shadows: 0,
+      contrast: 40,
+      travel: (0.69 * Math.max(0, i - 10)) / 39,
+    }));
+    const { choices } = chooseFrames(frames, { target: 48, maxStep: 0.2 });
+    // 40 frames move; the still ones are one view.
+    assert.ok(choices.length >= 40, `${choices.length} frames chosen`);
+    const indices = choices.map((c) => c.frame.index);
+    assert.deepEqual(
+      indices,
+      [...new Set(indices)].sort((a, b) => a - b),
     );
   });
 });
@@ -275,6 +300,24 @@ describe('frames refuses bad videos with a one-line cause and no manifest', () =
         ),
       {},
       /almost no detail .*film a subject with texture/,
+    ],
+    [
+      'a quick glance, then a still (5 views of 30 frames)',
+      async () => {
+        const glance = join(work, 'glance.mp4');
+        await panClip(glance, join(SCEAUX_PHOTOS, '100_7104.JPG'), {
+          width: 160,
+          height: 120,
+          seconds: 0.5,
+          fps: 10,
+          speed: 1.5,
+        });
+        return clip('glance-still.mp4', (path) =>
+          ffmpeg('-i', glance, '-vf', 'tpad=stop_mode=clone:stop_duration=2.5', path),
+        );
+      },
+      {},
+      /gives only \d distinct views \(of 30 frames decoded.*at least 10 are needed: film longer, walking slowly/,
     ],
     [
       'a one-second clip',
@@ -450,6 +493,43 @@ describe('frames from photos', () => {
     });
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /lasts 3\.0 s; at most 2 s are accepted \(max_duration_s\)/);
+  });
+
+  for (const [what, names, cause] of [
+    ['a zip with no photo', ['notes.txt'], /holds no photos \(JPEG, PNG, HEIC\/HEIF, WebP or TIFF\): send the photos/],
+    ['a zip of 3 photos', ['a.jpg', 'b.jpg', 'c.jpg'], /holds 3 photos; at least 10 are needed: send 20 or more/],
+  ] as const) {
+    it(`refuses ${what}, saying what to send instead`, async () => {
+      const dir = join(work, `${what}-src`);
+      await mkdir(dir, { recursive: true });
+      for (const name of names) {
+        await (name.endsWith('.jpg') ? copyFile(WATCH_PHOTO(1), join(dir, name)) : writeFile(join(dir, name), 'x'));
+      }
+      const zip = join(work, `${names.length}.zip`);
+      await promisify(execFile)('zip', ['-qr', zip, '.'], { cwd: dir });
+      const prefix = join(work, `refused-${names.length}`) + '/';
+      const run = await runStageProcess('frames', { input: zip, prefix, params: {} });
+      assert.equal(run.code, 2);
+      assert.match(run.stderr, cause);
+      assert.doesNotMatch(run.stderr, /\/tmp\//, 'no internal path');
+    });
+  }
+
+  it('refuses a photo it cannot decode by its name in the upload', async () => {
+    const dir = join(work, 'broken-src');
+    await mkdir(dir, { recursive: true });
+    for (let i = 1; i <= 3; i++) await copyFile(WATCH_PHOTO(i), join(dir, `IMG_${i}.jpg`));
+    await writeFile(join(dir, 'IMG_4.HEIC'), (await readFile(WATCH_PHOTO(4))).subarray(0, 3000));
+    const zip = join(work, 'broken.zip');
+    await promisify(execFile)('zip', ['-qr', zip, '.'], { cwd: dir });
+    const run = await runStageProcess('frames', {
+      input: zip,
+      prefix: join(work, 'broken') + '/',
+      params: { min_frames: 3 },
+    });
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /cannot decode photo IMG_4\.HEIC: .*export it as JPEG and send it again/);
+    assert.doesNotMatch(run.stderr, /\/tmp\//, 'no internal path');
   });
 
   it('refuses a folder with fewer photos than min_frames', async () => {

@@ -1,13 +1,15 @@
 /** Generated media for stage tests, made with the real ffmpeg and sharp. */
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { SHARED_DATA } from './data.js';
 
 const run = promisify(execFile);
 
-export const WATCH = new URL('../../../../shared/data/watch/', import.meta.url).pathname;
+export const WATCH = join(SHARED_DATA, 'watch') + '/';
 export const WATCH_VIDEO = `${WATCH}watch_orbit.mp4`;
 export const WATCH_PHOTO = (n: number): string => `${WATCH}images/watch_${String(n).padStart(2, '0')}.jpg`;
-export const SCEAUX_PHOTOS = new URL('../../../../shared/data/sceaux_castle/images/', import.meta.url).pathname;
+export const SCEAUX_PHOTOS = join(SHARED_DATA, 'sceaux_castle', 'images') + '/';
 
 export async function ffmpeg(...args: string[]): Promise<void> {
   await run('ffmpeg', ['-hide_banner', '-v', 'error', '-y', ...args]);
