@@ -209,7 +209,7 @@ def train(
         loss.backward()
         PHASES.lap("backward")
         step += 1
-        window.append(float(loss))
+        window.append(float(loss.detach()))
         if mcmc is not None:  # relocates, adds and perturbs Gaussians before the optimizer step, as gsplat's trainer
             mcmc.strategy.step_post_backward(params, optimizers, mcmc.state, step, meta,
                                              lr=optimizers["means"].param_groups[0]["lr"])  # fmt: skip
