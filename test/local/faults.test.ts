@@ -4,20 +4,19 @@
  * program (test/workflows/fixtures/stage.ts), which logs every attempt in `{stage}/work.log`.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Firestore } from '@google-cloud/firestore';
 import { createLogger } from '../../lib/log.js';
 import type { RequestRecord } from '../../functions/records/request-record.js';
-import { loadDefinitions } from '../../local/jobs/definitions.js';
 import { startStack, type Stack } from '../../local/stack.js';
 import { call } from '../../local/json-http.js';
+import { until } from '../support/http.js';
+import { testStageDefinitions } from '../support/stage-definitions.js';
 
-const STAGE_PROGRAM = fileURLToPath(new URL('../workflows/fixtures/stage.js', import.meta.url));
 const MAX_CONCURRENT = 3;
 let data: string;
 let stack: Stack;
@@ -25,16 +24,12 @@ let db: Firestore;
 
 before(async () => {
   data = await mkdtemp(join(tmpdir(), 'splatflow-faults-'));
-  const real = loadDefinitions();
-  const stages = Object.fromEntries(
-    Object.entries(real.stages).map(([stage, job]) => [stage, { ...job, command: [process.execPath, STAGE_PROGRAM] }]),
-  );
   stack = await startStack({
     data,
     bucket: 'splatflow-local',
     apiPort: 0,
     log: createLogger({ level: 'ERROR' }),
-    definitions: { ...real, stages },
+    definitions: testStageDefinitions(),
     env: { MAX_CONCURRENT_RECONSTRUCTIONS: String(MAX_CONCURRENT), LOG_LEVEL: 'ERROR' },
   });
   process.env.FIRESTORE_EMULATOR_HOST = stack.urls.firestore;
@@ -45,15 +40,6 @@ after(async () => {
   await stack?.stop();
   await rm(data, { recursive: true, force: true });
 });
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, seconds = 60): Promise<T> {
-  for (let i = 0; i < seconds * 10; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 const records = async (): Promise<RequestRecord[]> =>
   (await db.collection('requests').get()).docs.map((doc) => doc.data() as RequestRecord);
@@ -88,11 +74,16 @@ it('Redis lost and restarted empty with 3 requests PROCESSING and 20 QUEUED: eac
     assert.equal(queued.status, 201);
     ids.push(queued.body.request_id);
   }
-  const running = await until('3 requests running', async () => {
-    const all = await records();
-    const processing = withStatus(all, 'PROCESSING').filter((record) => record.execution);
-    return processing.length === MAX_CONCURRENT && withStatus(all, 'QUEUED').length === 20 ? processing : undefined;
-  });
+  const ours = async () => (await records()).filter((record) => ids.includes(record.request_id));
+  const running = await until(
+    '3 requests running',
+    async () => {
+      const all = await ours();
+      const processing = withStatus(all, 'PROCESSING').filter((record) => record.execution);
+      return processing.length === MAX_CONCURRENT && withStatus(all, 'QUEUED').length === 20 ? processing : undefined;
+    },
+    60,
+  );
 
   await stack.redis.stop();
   await stack.redis.restart();
@@ -106,7 +97,7 @@ it('Redis lost and restarted empty with 3 requests PROCESSING and 20 QUEUED: eac
       const answer = await call(`${stack.urls.functions[target]}`, { method: 'POST' });
       assert.ok([200, 503].includes(answer.status), `${target}: ${answer.status}`);
     }
-    const all = await records();
+    const all = await ours();
     maxProcessing = Math.max(maxProcessing, withStatus(all, 'PROCESSING').length);
     const stats = (await call<{ counts: Record<string, number> }>(`${queue}/queue`)).body;
     if (requeuedAfter === undefined && (stats.counts.QUEUED ?? 0) + (stats.counts.PROCESSING ?? 0) >= 20) {
@@ -131,4 +122,50 @@ it('Redis lost and restarted empty with 3 requests PROCESSING and 20 QUEUED: eac
     // Redis agrees with the record once more.
     assert.equal((await call<{ status: string }>(`${queue}/status/${id}`)).body.status, 'COMPLETED', id);
   }
+});
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+it('a stage process killed halfway (train, mesh, export) is run again by the retry; nothing half-made is used', async () => {
+  const queue = stack.urls.functions.queue!;
+  const killed = ['train', 'mesh', 'export'];
+  const queued = await call<{ request_id: string }>(`${queue}/enqueue`, {
+    method: 'POST',
+    body: {
+      session_id: 'killed-stage',
+      input: { uri: 'gs://splatflow-local/inputs/video.mp4' },
+      params: { skip_depth: true, ...Object.fromEntries(killed.map((stage) => [stage, { sleep_ms: 2000 }])) },
+    },
+  });
+  assert.equal(queued.status, 201);
+  const id = queued.body.request_id;
+  const folder = join(data, 'splatflow-local', 'requests', id);
+  for (const [i, stage] of killed.entries()) {
+    // SIGKILL mid-stage, as an OOM kill, a preemption or a timeout would end it: nothing of it can record anything.
+    const pid = await until(
+      `${stage}'s first attempt`,
+      async () => Number(await readFile(join(folder, stage, 'pid.0'), 'utf8').catch(() => '')) || undefined,
+      60,
+    );
+    process.kill(pid, 'SIGKILL');
+    assert.equal(await exists(join(folder, stage, 'manifest.json')), false, `${stage} looks finished`);
+    const next = killed[i + 1];
+    if (next) assert.equal(await exists(join(folder, next)), false, `${next} started before ${stage} finished`);
+  }
+  const record = await until(
+    'the request to end',
+    async () => {
+      const current = (await db.collection('requests').doc(id).get()).data() as RequestRecord;
+      return ['COMPLETED', 'FAILED'].includes(current.status) ? current : undefined;
+    },
+    60,
+  );
+  assert.equal(record.status, 'COMPLETED', JSON.stringify(record.error));
+  // Each killed stage ran twice (the retry), every other stage once, and each finished with its manifest.
+  assert.deepEqual(await attempts(id), { frames: 1, filter: 1, sfm: 1, train: 2, mesh: 2, export: 2 });
+  for (const stage of killed) assert.ok(await exists(join(folder, stage, 'manifest.json')), stage);
 });
