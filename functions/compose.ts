@@ -199,7 +199,12 @@ export async function composeFunctions(env: Record<string, string | undefined> =
           : webhookProblem(url, webhookPolicy),
     }),
     dispatch: scheduled(log, () => dispatcher.dispatch()),
-    reconcile: scheduled(log, () => reconcile({ store, queue, lifecycle, runner, log }, serviceConfig.RECONCILE_BATCH)),
+    reconcile: scheduled(log, () =>
+      reconcile({ store, queue, lifecycle, runner, log }, serviceConfig.RECONCILE_BATCH, {
+        startSeconds: serviceConfig.DISPATCH_START_LEASE_SECONDS,
+        runningSeconds: serviceConfig.DISPATCH_LEASE_SECONDS,
+      }),
+    ),
     expireLeases: scheduled(log, async () => {
       const expired = await queue.expireLeases();
       await lifecycle.leasesExpired(expired);

@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../lib/log.js';
 import { freePort } from './services/ports.js';
 import { startFirestore } from './services/firestore-emulator.js';
 import { serveFunctions } from './services/functions.js';
-import { startRedis } from './services/redis-server.js';
+import { startRedis, type RedisServer } from './services/redis-server.js';
 import { writeSigningKey } from './services/signing-key.js';
 import { startLocalApi } from './api.js';
 import { LocalBucket } from './bucket.js';
@@ -55,6 +55,8 @@ export interface Stack {
     functions: Record<string, string | undefined>;
   };
   bucket: LocalBucket;
+  /** The stack's redis-server: a drill stops it and starts it empty, as a failover that lost its data would. */
+  redis: Pick<RedisServer, 'stop' | 'restart'>;
   /** Stops everything started, last first. */
   stop: () => Promise<void>;
 }
@@ -151,7 +153,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       bucket: `gs://${options.bucket} = ${resolve(root, options.bucket)}`,
       functions: Object.fromEntries(targets.map(({ target }) => [target, url(target)])),
     };
-    return { urls, bucket, stop };
+    return { urls, bucket, redis, stop };
   } catch (error) {
     await stop();
     throw error;

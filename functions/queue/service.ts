@@ -69,6 +69,7 @@ const QUEUE_SCRIPTS = [
   'stats',
   'requeue-unstarted',
   'resize-lease',
+  'restore-running',
 ] as const;
 type QueueScript = (typeof QUEUE_SCRIPTS)[number];
 
@@ -215,6 +216,39 @@ export class QueueService {
     if (outcome === 'OK') return { kind: 'ok' };
     if (outcome === 'NOT_FOUND') return { kind: 'not_found' };
     return { kind: outcome === 'LEASE_MISMATCH' ? 'lease_mismatch' : 'illegal_transition', current: detail as Status };
+  }
+
+  /**
+   * Puts a request the record says is PROCESSING under `leaseId` back into Redis, unless Redis has it:
+   * after Redis lost its data it counts towards the cap again, and its reports renew the lease.
+   * Answers whether it was missing.
+   */
+  async restoreRunning(
+    request: Pick<
+      QueueRequest,
+      'request_id' | 'session_id' | 'input' | 'priority' | 'params' | 'attempts' | 'created_at' | 'started_at'
+    >,
+    leaseId: string,
+    leaseSeconds: number,
+  ): Promise<boolean> {
+    const k = this.keys;
+    const restored = await this.run(
+      'restore-running',
+      [k.request + request.request_id, k.seq, k.counts, k.leases],
+      [
+        request.request_id,
+        request.session_id,
+        request.input.uri,
+        String(request.priority),
+        JSON.stringify(request.params ?? {}),
+        String(request.attempts),
+        leaseId,
+        String(leaseSeconds * 1000),
+        String(Date.parse(request.created_at)),
+        String(Date.parse(request.started_at ?? request.created_at)),
+      ],
+    );
+    return Number(restored) === 1;
   }
 
   async expireLeases(): Promise<ExpiredLease[]> {

@@ -1,8 +1,12 @@
 import { request } from 'node:http';
 
-/** Polls `probe` (every 25 ms, 5 s at most) until it answers something. */
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 200; i++) {
+/** Polls `probe` (every 25 ms, `seconds` at most) until it answers something. */
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  seconds = 5,
+): Promise<T> {
+  for (let i = 0; i < seconds * 40; i++) {
     const value = await probe();
     if (value !== undefined) return value;
     await new Promise((resolve) => setTimeout(resolve, 25));
