@@ -56,8 +56,14 @@ it('train killed after its second checkpoint resumes from it and ends as an unin
   const video = await readFile(sharedData('watch', 'watch_orbit.mp4'));
   await mkdir(join(data, BUCKET), { recursive: true });
   await writeFile(join(data, BUCKET, 'inputs.mp4'), video);
-  const params = requestParams({ preset: 'preview', iterations: 150 }) as { train: Record<string, unknown> };
+  const params = requestParams({ preset: 'preview', iterations: 150 }) as {
+    train: Record<string, unknown>;
+    sfm: Record<string, unknown>;
+  };
   params.train = { ...params.train, checkpoint_every: 50 };
+  // sfm on one thread with its seed repeats exactly, so both requests train on the same model and the held-out
+  // figures differ only by what the resume changed.
+  params.sfm = { ...params.sfm, num_threads: 1 };
   const ids: string[] = [];
   for (const session of ['killed', 'uninterrupted']) {
     const queued = await call<{ request_id: string }>(`${stack.urls.functions.queue}/enqueue`, {
@@ -108,7 +114,6 @@ it('train killed after its second checkpoint resumes from it and ends as an unin
   assert.ok(resumed.resumed_from_step >= 100, `resumed from ${resumed.resumed_from_step}`);
   const [a, b] = [resumed.quality.test.psnr, whole.quality.test.psnr];
   process.stderr.write(`train killed: resumed from ${resumed.resumed_from_step}; PSNR ${a} dB vs ${b} dB\n`);
-  // Each request runs its own frames and sfm, so the two differ by more than training's noise (measured: 17.4 dB
-  // resumed against 16.4 dB beside it, then 15.6 against 16.8); a resume that started over would have had 50 steps.
-  assert.ok(Math.abs(a - b) < 2, `held-out PSNR ${a} dB resumed, ${b} dB uninterrupted`);
+  // Same frames, same sfm model, same seeds: what is left is training's own noise (threaded reductions).
+  assert.ok(Math.abs(a - b) < 0.5, `held-out PSNR ${a} dB resumed, ${b} dB uninterrupted`);
 });
