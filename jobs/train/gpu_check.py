@@ -58,22 +58,27 @@ def ensure_gsplat(source: Path | None) -> str | None:
 
 
 def fuse(backend, params: dict, sh_degree: int, views: list, resolution: int) -> dict:
-    """The mesh stage's TSDF fusion of the trained Gaussians at `resolution` voxels a side, on the training device:
-    its time and peak memory (the float64 CPU version needed ~15 GB at 512)."""
-    from ..mesh.main import scene_box
+    """The mesh stage's TSDF fusion of the trained Gaussians, over the region its renders show, at `resolution` voxels
+    along the region's longest side, on the training device: its time and peak memory (the float64 CPU version
+    needed ~15 GB at 512)."""
+    from ..mesh.main import DEFAULTS
+    from ..mesh.region import fusion_region
     from ..mesh.tsdf import Volume
 
     gpu = backend.device.type == "cuda"
-    means, opacity = params["means"].detach().cpu().numpy(), torch.sigmoid(params["opacities"]).detach().cpu().numpy()
     if gpu:
         torch.cuda.reset_peak_memory_stats(backend.device)
     started = time.time()
-    volume = Volume.around(*scene_box(means, opacity), resolution, backend.device)
+    rendered = []
     with torch.no_grad():
         for v in views:
             img, alpha, _ = render(backend, params, v, sh_degree, "RGB+ED")
             depth = torch.where(alpha[0, ..., 0] > 0.5, img[0, ..., 3], torch.zeros_like(alpha[0, ..., 0]))
-            volume.integrate(depth, img[0, ..., :3].clamp(0, 1), v.K, v.viewmat, 4.0 * volume.voxel)
+            rendered.append((depth, img[0, ..., :3].clamp(0, 1), v.K, v.viewmat))
+        region = fusion_region([(d.cpu().numpy(), K.cpu().numpy(), vm.cpu().numpy()) for d, _, K, vm in rendered])
+        volume = Volume.covering(region.lo, region.hi, float((region.hi - region.lo).max()) / resolution, backend.device)
+        for depth, rgb, K, vm in rendered:
+            volume.integrate(depth, rgb, K, vm, DEFAULTS["trunc_voxels"] * volume.voxel, DEFAULTS["trunc_depth"])
     if gpu:
         torch.cuda.synchronize(backend.device)
     fused = time.time()

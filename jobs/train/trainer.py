@@ -245,7 +245,7 @@ def train(
                 "rng": rng.bit_generator.state, "torch_rng": rng_states(dev),
             })  # fmt: skip
             stats["checkpoint"] = step
-        on_progress(step, {"loss": round(float(loss), 5), "gaussians": len(params["means"]),
+        on_progress(step, {"loss": round(float(loss.detach()), 5), "gaussians": len(params["means"]),
                            "steps_per_second": round(steps_done / (time.time() - started), 3), **stats})  # fmt: skip
         PHASES.lap("other")
     elapsed = time.time() - started
