@@ -116,8 +116,9 @@ describe('npm run reconstruct (end to end on real data)', () => {
     // Measured 33 of 43 (the filter drops one near-duplicate); the gate needs 60 %.
     assert.ok(sfm.images_registered >= 0.6 * sfm.images_input, `${sfm.images_registered} of ${sfm.images_input}`);
     const train = metrics<{ quality: { test: { psnr: number; views: number } } }>(report, 'train');
-    // Measured 19.05 dB after 150 steps (7.4 dB after 20).
-    assert.ok(train.quality.test.psnr > 15, `held-out PSNR ${train.quality.test.psnr} dB`);
+    // A splat that learns: 11.8-14.9 dB after 150 steps on the interpolated held-out views (2026-12-08, either
+    // mapper; 14.8 dB at e1be1de on the same machine), 7.4 dB after 20.
+    assert.ok(train.quality.test.psnr > 10, `held-out PSNR ${train.quality.test.psnr} dB`);
     // The mesh at the same held-out views (docs/training.md#the-mesh): measured 85 % of the pixels covered and, on
     // them, 19.3 dB against the splat's 15.9 dB (its colours come from the photos; this splat is 150 steps in).
     type Scores = { psnr: number; covered: number; psnr_on_mesh: number };
@@ -142,8 +143,9 @@ describe('npm run reconstruct (end to end on real data)', () => {
     const sfm = metrics<{ images_registered: number }>(report, 'sfm');
     assert.ok(sfm.images_registered >= 8, `most photos register (${sfm.images_registered})`);
     const train = metrics<{ quality: { test: { psnr: number } } }>(report, 'train');
-    // Measured 9.8 dB after 20 steps.
-    assert.ok(train.quality.test.psnr > 8, `held-out PSNR ${train.quality.test.psnr} dB`);
+    // Measured 7.2 dB after 20 steps on its one held-out photo (the fifth; 9.8 dB on other views before the
+    // held-out set was chosen from the input).
+    assert.ok(train.quality.test.psnr > 6, `held-out PSNR ${train.quality.test.psnr} dB`);
   });
 
   it('exits 1 naming the failing stage and its cause when a video cannot be reconstructed', async () => {
