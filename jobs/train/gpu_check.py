@@ -76,7 +76,9 @@ def fuse(backend, params: dict, sh_degree: int, views: list, resolution: int) ->
             depth = torch.where(alpha[0, ..., 0] > 0.5, img[0, ..., 3], torch.zeros_like(alpha[0, ..., 0]))
             rendered.append((depth, img[0, ..., :3].clamp(0, 1), v.K, v.viewmat))
         region = fusion_region([(d.cpu().numpy(), K.cpu().numpy(), vm.cpu().numpy()) for d, _, K, vm in rendered])
-        volume = Volume.covering(region.lo, region.hi, float((region.hi - region.lo).max()) / resolution, backend.device)
+        volume = Volume.covering(
+            region.lo, region.hi, float((region.hi - region.lo).max()) / resolution, backend.device
+        )
         for depth, rgb, K, vm in rendered:
             volume.integrate(depth, rgb, K, vm, DEFAULTS["trunc_voxels"] * volume.voxel, DEFAULTS["trunc_depth"])
     if gpu:
