@@ -119,12 +119,13 @@ describe('npm run reconstruct (end to end on real data)', () => {
     // A splat that learns: 11.8-14.9 dB after 150 steps on the interpolated held-out views (2026-12-08, either
     // mapper; 14.8 dB at e1be1de on the same machine), 7.4 dB after 20.
     assert.ok(train.quality.test.psnr > 10, `held-out PSNR ${train.quality.test.psnr} dB`);
-    // The mesh at the same held-out views (docs/training.md#the-mesh): measured 85 % of the pixels covered and, on
-    // them, 19.3 dB against the splat's 15.9 dB (its colours come from the photos; this splat is 150 steps in).
+    // The mesh at the same held-out views (docs/training.md#the-mesh). This splat is 150 steps in, so its surface
+    // is patchy: 69-85 % of the pixels covered over four runs (2026-12-08, both mappers; the preview's 1 500 steps:
+    // 91-93 %), and on them 17.3-19.3 dB against the splat's 13.2-15.9 dB (the mesh's colours come from the photos).
     type Scores = { psnr: number; covered: number; psnr_on_mesh: number };
     const mesh = metrics<{ quality: { views: number; mesh: Scores; splat: Scores } }>(report, 'mesh').quality;
     assert.equal(mesh.views, train.quality.test.views);
-    assert.ok(mesh.mesh.covered >= 0.8, `mesh covers ${mesh.mesh.covered} of the held-out pixels`);
+    assert.ok(mesh.mesh.covered >= 0.6, `mesh covers ${mesh.mesh.covered} of the held-out pixels`);
     assert.ok(
       mesh.mesh.psnr_on_mesh >= mesh.splat.psnr_on_mesh - 4,
       `mesh ${mesh.mesh.psnr_on_mesh} dB, splat ${mesh.splat.psnr_on_mesh} dB on the mesh's pixels`,
